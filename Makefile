@@ -1,0 +1,55 @@
+# ftpxdp: `make demo` shows the problem and the fix; `make test` runs every
+# test for real. Both install what they need (Debian packages) when missing.
+
+GO        ?= go
+export PATH := $(PATH):/usr/local/go/bin
+BIN       := bin/ftpxdp
+GOFLAGS_TEST ?=
+FUZZTIME  ?= 20s
+
+# Debian packages: to build the kernel program, and to run the labs.
+BUILD_PKGS := clang llvm libbpf-dev linux-libc-dev bpftool
+LAB_PKGS   := iproute2 nftables tcpdump lftp curl ftp python3 iperf3 procps
+
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+.PHONY: all build generate check-generated deps deps-build deps-lab test test-unit test-kernel fuzz demo bench clean
+
+all: build
+
+# deps-* install only what is missing, so they are cheap to run every time.
+deps: deps-build deps-lab
+
+deps-build:
+	@scripts/apt-ensure.sh $(BUILD_PKGS)
+
+deps-lab:
+	@scripts/apt-ensure.sh $(LAB_PKGS)
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ftpxdp
+
+# Regenerate the committed eBPF objects (needs clang).
+generate: deps-build
+	$(GO) generate ./loader/...
+
+# CI: the committed objects must be what the sources compile to.
+check-generated: generate
+	@git diff --exit-code --stat -- loader/ || { \
+	  echo "error: loader/*_bpfel.{go,o} are stale: run 'make generate' and commit them" >&2; exit 1; }
+
+test: deps check-generated
+	$(GO) vet ./...
+	FTPXDP_REQUIRE_KERNEL=1 $(GO) test $(GOFLAGS_TEST) -count=1 ./...
+	$(MAKE) fuzz
+
+# Bounded runs of the fuzz targets, on top of their seed corpora in testdata/.
+fuzz:
+	@for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include=*_test.go . | sed 's/func //' | sort -u); do \
+	  pkg=$$(grep -rlE "^func $$t\(" --include=*_test.go . | head -1 | xargs dirname); \
+	  echo "fuzz $$t in $$pkg for $(FUZZTIME)"; \
+	  FTPXDP_REQUIRE_KERNEL=1 $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+clean:
+	rm -rf bin

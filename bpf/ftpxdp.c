@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* ftpxdp: reads FTP control traffic, opens an exact pinhole for the data
+ * connection it announces, and on the outside lets a SYN in only through a
+ * static allow rule or a live pinhole. Everything else passes. */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "common.h"
+#include "parsing.h"
+#include "ftp.h"
+#include "maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load; never changes while loaded. */
+volatile const struct config cfg;
+
+/* Replay and tests drive time from capture timestamps; 0 means real time. */
+volatile __u64 clock_override_ns;
+
+enum verdict { VERDICT_PASS = 0, VERDICT_DROP = 1 };
+
+/* Keep these enums in BTF so bpf2go emits them for Go. */
+const enum counter *unused_counter __attribute__((unused));
+const enum role *unused_role __attribute__((unused));
+const enum pinhole_mode *unused_mode __attribute__((unused));
+
+static __always_inline __u64 now_ns(void)
+{
+	__u64 t = clock_override_ns;
+	return t ? t : bpf_ktime_get_ns();
+}
+
+static __always_inline void count(__u32 c)
+{
+	__u32 idx = (__u32)cfg.iface_slot * COUNTER_MAX + c;
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void observe_wait(__u64 wait)
+{
+	__u32 b = WAIT_BUCKETS;
+#pragma unroll
+	for (int i = WAIT_BUCKETS - 1; i >= 0; i--)
+		if (wait <= cfg.wait_bounds_ns[i])
+			b = i;
+	__u64 *v = bpf_map_lookup_elem(&admit_wait, &b);
+	if (v)
+		*v += 1;
+	__u32 sum = WAIT_BUCKETS + 1;
+	v = bpf_map_lookup_elem(&admit_wait, &sum);
+	if (v)
+		*v += wait;
+}
+
+static __always_inline int is_ctrl_port(__be16 p)
+{
+	__u16 h = bpf_ntohs(p);
+#pragma unroll
+	for (int i = 0; i < MAX_CTRL_PORTS; i++)
+		if (cfg.ctrl_ports[i] && cfg.ctrl_ports[i] == h)
+			return 1;
+	return 0;
+}
+
+static __always_inline int ctrl_equal(const struct ctrl_key *a, const struct ctrl_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / 4); i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
+
+/* ---- the SYN filter (outside ingress) ---- */
+
+static __always_inline int syn_check(struct flow *f, struct tcphdr *tcp)
+{
+	struct allow_key ak = {
+		.family = f->family,
+		.proto = IPPROTO_TCP,
+		.dport = tcp->dest,
+	};
+	__builtin_memcpy(ak.daddr, f->daddr, sizeof(ak.daddr));
+	if (bpf_map_lookup_elem(&allow_rules, &ak)) {
+		count(COUNTER_SYN_ALLOWED_RULE);
+		return VERDICT_PASS;
+	}
+	__builtin_memset(ak.daddr, 0, sizeof(ak.daddr));
+	if (bpf_map_lookup_elem(&allow_rules, &ak)) {
+		count(COUNTER_SYN_ALLOWED_RULE);
+		return VERDICT_PASS;
+	}
+
+	struct pinhole_key pk = {
+		.family = f->family,
+		.proto = IPPROTO_TCP,
+		.dport = tcp->dest,
+	};
+	__builtin_memcpy(pk.saddr, f->saddr, sizeof(pk.saddr));
+	__builtin_memcpy(pk.daddr, f->daddr, sizeof(pk.daddr));
+	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes, &pk);
+	if (!v) {
+		count(COUNTER_SYN_NO_PINHOLE);
+		return VERDICT_DROP;
+	}
+	__u64 now = now_ns();
+	if (now >= v->expires_ns) {
+		count(COUNTER_SYN_EXPIRED_PINHOLE);
+		return VERDICT_DROP;
+	}
+	/* First SYN wins the pinhole; only its retransmissions may follow. */
+	if (__sync_val_compare_and_swap(&v->used_ns, 0, now) == 0) {
+		v->used_sport = tcp->source;
+		__sync_fetch_and_add(&v->hits, 1);
+		if (now + cfg.syn_grace_ns < v->expires_ns)
+			v->expires_ns = now + cfg.syn_grace_ns;
+		observe_wait(now - v->created_ns);
+		count(COUNTER_SYN_ALLOWED_PINHOLE);
+		return VERDICT_PASS;
+	}
+	if (v->used_sport == tcp->source) {
+		__sync_fetch_and_add(&v->hits, 1);
+		count(COUNTER_SYN_RETRANSMIT_GRACE);
+		return VERDICT_PASS;
+	}
+	count(COUNTER_SYN_CONSUMED_PINHOLE);
+	return VERDICT_DROP;
+}
+
+/* ---- the control channel ---- */
+
+/* What one control segment's lines need to know. */
+struct line_env {
+	struct ctrl_key ctrl;
+	__u64 now;
+	__u32 dir;        /* 0: client -> server, 1: server -> client */
+	__u32 skip_first; /* the first line continues one from an earlier segment */
+};
+
+struct scan_ctx {
+	struct scratch *s;
+	struct ctrl_state *st;
+	__u32 len;        /* bytes in s->buf */
+	__u32 line_start; /* offset of the current line */
+	struct line_env env;
+};
+
+static __always_inline int rate_ok(struct line_env *e)
+{
+	if (!cfg.rate_window_ns)
+		return 1;
+	struct rate_key rk = { .family = e->ctrl.family };
+	__builtin_memcpy(rk.addr, e->ctrl.client, sizeof(rk.addr));
+	struct rate_val *rv = bpf_map_lookup_elem(&rate_limit, &rk);
+	if (!rv) {
+		struct rate_val nv = { .window_start_ns = e->now, .count = 1 };
+		bpf_map_update_elem(&rate_limit, &rk, &nv, BPF_ANY);
+		return 1;
+	}
+	if (e->now - rv->window_start_ns >= cfg.rate_window_ns) {
+		rv->window_start_ns = e->now;
+		rv->count = 1;
+		return 1;
+	}
+	if (rv->count >= cfg.rate_burst)
+		return 0;
+	rv->count++;
+	return 1;
+}
+
+/* The announcer is the sender of the line; the pinhole lets its peer in. */
+static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env *e, __u16 port,
+					 __u8 mode)
+{
+	struct pinhole_key k = {
+		.family = e->ctrl.family,
+		.proto = IPPROTO_TCP,
+		.dport = bpf_htons(port),
+	};
+	if (e->dir == 0) {
+		__builtin_memcpy(k.saddr, e->ctrl.server, sizeof(k.saddr));
+		__builtin_memcpy(k.daddr, e->ctrl.client, sizeof(k.daddr));
+	} else {
+		__builtin_memcpy(k.saddr, e->ctrl.client, sizeof(k.saddr));
+		__builtin_memcpy(k.daddr, e->ctrl.server, sizeof(k.daddr));
+	}
+
+	struct pinhole_val *cur = bpf_map_lookup_elem(&pinholes, &k);
+	if (cur && ctrl_equal(&cur->ctrl, &e->ctrl)) {
+		cur->created_ns = e->now;
+		cur->expires_ns = e->now + cfg.pinhole_timeout_ns;
+		cur->used_ns = 0;
+		cur->used_sport = 0;
+		cur->mode = mode;
+		count(COUNTER_PINHOLE_REFRESHED);
+		return;
+	}
+	if (!rate_ok(e)) {
+		count(COUNTER_REJECT_RATE_LIMIT);
+		return;
+	}
+
+	__u32 max = cfg.max_per_control;
+	if (max < 1)
+		max = 1;
+	if (max > MAX_PER_CTRL)
+		max = MAX_PER_CTRL;
+	__u32 slot;
+	if (st->nholes >= max) {
+		slot = st->oldest & (MAX_PER_CTRL - 1);
+		struct pinhole_val *old = bpf_map_lookup_elem(&pinholes, &st->holes[slot]);
+		if (old && ctrl_equal(&old->ctrl, &e->ctrl)) {
+			bpf_map_delete_elem(&pinholes, &st->holes[slot]);
+			count(COUNTER_PINHOLE_REPLACED);
+		}
+		st->oldest = (slot + 1) % max;
+	} else {
+		slot = st->nholes & (MAX_PER_CTRL - 1);
+		st->nholes++;
+	}
+
+	struct pinhole_val v = {
+		.created_ns = e->now,
+		.expires_ns = e->now + cfg.pinhole_timeout_ns,
+		.mode = mode,
+		.ctrl = e->ctrl,
+	};
+	if (bpf_map_update_elem(&pinholes, &k, &v, BPF_ANY)) {
+		count(COUNTER_REJECT_MAP_FULL);
+		return;
+	}
+	st->holes[slot] = k;
+	if (mode == MODE_ACTIVE)
+		count(k.family == AF_INET ? COUNTER_PINHOLE_ACTIVE_V4 : COUNTER_PINHOLE_ACTIVE_V6);
+	else
+		count(k.family == AF_INET ? COUNTER_PINHOLE_PASSIVE_V4 : COUNTER_PINHOLE_PASSIVE_V6);
+}
+
+#define WORD(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+#define UPPER 0xDFDFDFDF /* clears the lower-case bit of four letters */
+
+static __always_inline int reply_code(__u32 w)
+{
+	__u8 a = w, b = w >> 8, c = w >> 16;
+	if (!is_digit(a) || !is_digit(b) || !is_digit(c))
+		return -1;
+	return (a - '0') * 100 + (b - '0') * 10 + (c - '0');
+}
+
+static __always_inline int addr_equal(const __u32 *a, const __u32 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+/* Validates and acts on one PORT/EPRT/227/229 line [start, lf]. */
+static __always_inline void announce(struct scratch *s, struct ctrl_state *st, struct line_env *e,
+				     __u32 start, __u32 lf, __u32 kind)
+{
+	if (lf - start + 1 > LINE_MAX) {
+		count(COUNTER_REJECT_OVERLONG);
+		return;
+	}
+	if (CH(s, lf - 1) != '\r') {
+		count(COUNTER_REJECT_NO_CRLF);
+		return;
+	}
+	__u32 cr = lf - 1;
+	struct ftp_arg a = {};
+	int err;
+	switch (kind) {
+	case KIND_PORT:
+		err = ftp_parse_port(s, start, cr, &a);
+		break;
+	case KIND_EPRT:
+		err = ftp_parse_eprt(s, start, cr, e->ctrl.family, &a);
+		break;
+	case KIND_227:
+		err = ftp_parse_227(s, start, cr, &a);
+		break;
+	default:
+		err = ftp_parse_229(s, start, cr, &a);
+		break;
+	}
+	if (err) {
+		count(err);
+		return;
+	}
+	if (kind != KIND_229) {
+		if (a.family != e->ctrl.family) {
+			count(COUNTER_REJECT_FAMILY_MISMATCH);
+			return;
+		}
+		const __u32 *announcer = e->dir == 0 ? e->ctrl.client : e->ctrl.server;
+		if (!addr_equal(a.addr, announcer) && !(kind == KIND_227 && cfg.loose)) {
+			count(COUNTER_REJECT_ADDRESS_MISMATCH);
+			return;
+		}
+	}
+	if (a.port == 0 || a.port < cfg.min_port) {
+		count(COUNTER_REJECT_LOW_PORT);
+		return;
+	}
+	open_pinhole(st, e, a.port,
+		     kind == KIND_PORT || kind == KIND_EPRT ? MODE_ACTIVE : MODE_PASSIVE);
+}
+
+static __always_inline void client_line(struct scratch *s, struct ctrl_state *st,
+					struct line_env *e, __u32 start, __u32 lf, __u32 w)
+{
+	__u8 next = CH(s, start + 4);
+	int eol = next == '\r' || next == '\n' || next == ' ';
+	__u32 up = w & UPPER;
+
+	if (up == WORD('P', 'O', 'R', 'T') && next == ' ') {
+		count(COUNTER_LINE_PORT);
+		announce(s, st, e, start, lf, KIND_PORT);
+	} else if (up == WORD('E', 'P', 'R', 'T') && next == ' ') {
+		count(COUNTER_LINE_EPRT);
+		announce(s, st, e, start, lf, KIND_EPRT);
+	} else if (up == WORD('P', 'A', 'S', 'V') && eol) {
+		count(COUNTER_LINE_PASV);
+		st->flags |= CTRL_PASV_PENDING;
+	} else if (up == WORD('E', 'P', 'S', 'V') && eol) {
+		count(COUNTER_LINE_EPSV);
+		st->flags |= CTRL_EPSV_PENDING;
+	} else if (up == WORD('A', 'U', 'T', 'H') && next == ' ') {
+		count(COUNTER_LINE_AUTH);
+		st->flags |= CTRL_AUTH_PENDING;
+	} else if ((w == WORD('2', '2', '7', ' ') || w == WORD('2', '2', '9', ' '))) {
+		count(COUNTER_REJECT_WRONG_DIRECTION);
+	} else {
+		count(COUNTER_LINE_OTHER);
+	}
+}
+
+/* A PORT or EPRT verb, which only a client may send. */
+static __always_inline int up_is_command(__u32 w)
+{
+	__u32 up = w & UPPER;
+	return up == WORD('P', 'O', 'R', 'T') || up == WORD('E', 'P', 'R', 'T');
+}
+
+static __always_inline void server_line(struct scratch *s, struct ctrl_state *st,
+					struct line_env *e, __u32 start, __u32 lf, __u32 w)
+{
+	int code = reply_code(w);
+	__u8 sep = w >> 24;
+	int pasv = code == 227 || code == 229;
+
+	if (st->flags & CTRL_MULTILINE) {
+		/* Only "code SP" with the opening code ends a multi-line reply;
+		 * nothing inside one is acted on. */
+		if (code == st->ml_code && sep == ' ')
+			st->flags &= ~CTRL_MULTILINE;
+		count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
+		return;
+	}
+	if (code < 0) {
+		if (up_is_command(w))
+			count(COUNTER_REJECT_WRONG_DIRECTION);
+		else
+			count(COUNTER_LINE_OTHER);
+		return;
+	}
+	if (sep == '-') {
+		st->flags |= CTRL_MULTILINE;
+		st->ml_code = code;
+		count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
+		return;
+	}
+	if (sep != ' ') {
+		count(COUNTER_LINE_OTHER);
+		return;
+	}
+	if (code == 227 || code == 229) {
+		__u8 want = code == 227 ? CTRL_PASV_PENDING : CTRL_EPSV_PENDING;
+		count(code == 227 ? COUNTER_LINE_227 : COUNTER_LINE_229);
+		if (cfg.require_request && !(st->flags & want)) {
+			count(COUNTER_REJECT_NO_PENDING);
+			return;
+		}
+		st->flags &= ~want;
+		announce(s, st, e, start, lf, code == 227 ? KIND_227 : KIND_229);
+		return;
+	}
+	if ((code == 234 || code == 334) && (st->flags & CTRL_AUTH_PENDING)) {
+		count(COUNTER_LINE_234);
+		st->flags = (st->flags & ~CTRL_AUTH_PENDING) | CTRL_TLS;
+		count(COUNTER_TLS_SESSION);
+		return;
+	}
+	/* A final error answers whatever was outstanding. */
+	if (code >= 400)
+		st->flags &= ~(CTRL_PASV_PENDING | CTRL_EPSV_PENDING | CTRL_AUTH_PENDING);
+	count(COUNTER_LINE_OTHER);
+}
+
+/* Global, so the verifier checks it once rather than at every call site. */
+__noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line_env *e,
+			   __u32 start, __u32 lf)
+{
+	if (!s || !st || !e)
+		return 0;
+	if (e->skip_first) {
+		e->skip_first = 0;
+		count(COUNTER_LINE_PARTIAL);
+		return 0;
+	}
+	if (st->flags & CTRL_TLS)
+		return 0;
+	/* A line of interest has four bytes of verb or code and one more. */
+	if (lf < start + 4 || lf >= SCAN_MAX) {
+		count(COUNTER_LINE_OTHER);
+		return 0;
+	}
+	__u32 w = *(__u32 *)&s->buf[start & SCAN_MASK];
+	if (e->dir == 0)
+		client_line(s, st, e, start, lf, w);
+	else
+		server_line(s, st, e, start, lf, w);
+	return 0;
+}
+
+/* bpf_loop body: one 8-byte word of the segment, looking for line ends. */
+static long scan_word(__u32 w, void *data)
+{
+	struct scan_ctx *sc = data;
+	__u32 base = w * 8;
+	if (base >= sc->len || base >= SCAN_MAX)
+		return 1;
+	struct scratch *s = sc->s;
+	__u64 v = *(__u64 *)&s->buf[base & SCAN_MASK];
+	__u64 x = v ^ 0x0a0a0a0a0a0a0a0aULL;
+	if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+		return 0;
+#pragma unroll
+	for (int b = 0; b < 8; b++) {
+		__u32 i = base + b;
+		if (i >= sc->len)
+			break;
+		if (((v >> (8 * b)) & 0xff) == '\n') {
+			handle_line(s, sc->st, &sc->env, sc->line_start, i);
+			sc->line_start = i + 1;
+		}
+	}
+	return 0;
+}
+
+static __always_inline int load_payload(void *ctx, int is_xdp, __u32 off, void *buf, __u32 len)
+{
+	if (is_xdp)
+		return bpf_xdp_load_bytes(ctx, off, buf, len);
+	return bpf_skb_load_bytes(ctx, off, buf, len);
+}
+
+static __always_inline void ctrl_key_of(struct flow *f, struct tcphdr *tcp, __u32 dir,
+					struct ctrl_key *k)
+{
+	k->family = f->family;
+	if (dir == 0) {
+		__builtin_memcpy(k->client, f->saddr, sizeof(k->client));
+		__builtin_memcpy(k->server, f->daddr, sizeof(k->server));
+		k->cport = tcp->source;
+		k->sport = tcp->dest;
+	} else {
+		__builtin_memcpy(k->client, f->daddr, sizeof(k->client));
+		__builtin_memcpy(k->server, f->saddr, sizeof(k->server));
+		k->cport = tcp->dest;
+		k->sport = tcp->source;
+	}
+}
+
+static __always_inline int new_ctrl_state(struct ctrl_key *k, __u64 flags)
+{
+	__u32 zero = 0;
+	struct ctrl_state *tmpl = bpf_map_lookup_elem(&ctrl_template, &zero);
+	if (!tmpl)
+		return -1;
+	return bpf_map_update_elem(&ctrl_conns, k, tmpl, flags);
+}
+
+static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struct tcphdr *tcp,
+				    __u32 payload_off, __u32 dir)
+{
+	struct scan_ctx sc = {};
+	ctrl_key_of(f, tcp, dir, &sc.env.ctrl);
+	sc.env.dir = dir;
+	__u32 seq = bpf_ntohl(tcp->seq);
+
+	if (tcp->rst) {
+		if (!bpf_map_delete_elem(&ctrl_conns, &sc.env.ctrl))
+			count(COUNTER_CTRL_CLOSED);
+		return;
+	}
+	if (tcp->syn) {
+		/* The handshake fixes where each direction's first line starts.
+		 * A client SYN starts a fresh state for the 5-tuple. */
+		if (dir == 0) {
+			count(COUNTER_CTRL_OPENED);
+			if (new_ctrl_state(&sc.env.ctrl, BPF_ANY))
+				return;
+		}
+		struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+		if (!st && !new_ctrl_state(&sc.env.ctrl, BPF_NOEXIST))
+			st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+		if (!st)
+			return;
+		st->last_seen_ns = now_ns();
+		st->next_seq[dir & 1] = seq + 1;
+		st->seq_known[dir & 1] = 1;
+		return;
+	}
+
+	__u32 plen = f->l3end > payload_off ? f->l3end - payload_off : 0;
+	if (plen == 0)
+		goto fin;
+	count(COUNTER_CONTROL_SEGMENT);
+
+	struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+	if (!st) {
+		/* Picked up mid-stream (e.g. started after the login): trust
+		 * this segment's start as a line start. */
+		new_ctrl_state(&sc.env.ctrl, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+		if (!st)
+			return;
+	}
+	if (st->flags & CTRL_TLS) {
+		count(COUNTER_TLS_SEGMENT);
+		goto fin;
+	}
+	sc.env.now = now_ns();
+	st->last_seen_ns = sc.env.now;
+
+	struct scratch *s;
+	__u32 zero = 0;
+	s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return;
+	__u64 n = plen > SCAN_MAX ? SCAN_MAX : plen;
+	barrier_var(n); /* keep clang from dropping the check the verifier needs */
+	if (n < 1 || n > SCAN_MAX)
+		return;
+	if (load_payload(ctx, is_xdp, payload_off, s->buf, n))
+		return;
+	__u8 last = s->buf[(n - 1) & SCAN_MASK];
+	if (plen > SCAN_MAX) {
+		count(COUNTER_CONTROL_TRUNCATED);
+		if (load_payload(ctx, is_xdp, payload_off + plen - 1, &last, 1))
+			return;
+	}
+
+	__u32 d = dir & 1;
+	if (cfg.strict_seq && st->seq_known[d]) {
+		__u32 expect = st->next_seq[d];
+		if (seq != expect) {
+			/* A retransmission or a gap: act on nothing in it. If it
+			 * reaches past what was seen, resynchronise after it. */
+			count(COUNTER_SEGMENT_OUT_OF_ORDER);
+			if ((__s32)(seq + plen - expect) > 0) {
+				st->next_seq[d] = seq + plen;
+				st->midline[d] = last != '\n';
+			}
+			goto fin;
+		}
+		sc.env.skip_first = st->midline[d];
+	}
+
+	sc.s = s;
+	sc.st = st;
+	sc.len = n;
+	bpf_loop((n + 7) / 8, scan_word, &sc, 0);
+
+	if (sc.line_start < n)
+		count(COUNTER_LINE_PARTIAL);
+	st->next_seq[d] = seq + plen;
+	st->seq_known[d] = 1;
+	st->midline[d] = last != '\n';
+fin:
+	if (tcp->fin) {
+		if (!bpf_map_delete_elem(&ctrl_conns, &sc.env.ctrl))
+			count(COUNTER_CTRL_CLOSED);
+	}
+}
+
+static __always_inline int process(void *ctx, int is_xdp, void *data, void *data_end)
+{
+	struct cursor c = { .pos = data, .end = data_end };
+	struct flow f = {};
+	__be16 proto;
+	int r;
+
+	if (parse_ethhdr(&c, &proto) < 0) {
+		count(COUNTER_UNPARSED_L2);
+		return VERDICT_PASS;
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		r = parse_ipv4hdr(&c, data, &f);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		r = parse_ipv6hdr(&c, data, &f);
+	else
+		return VERDICT_PASS;
+	if (r < 0) {
+		count(COUNTER_UNPARSED_L3);
+		return VERDICT_PASS;
+	}
+	if (f.l4proto != IPPROTO_TCP)
+		return VERDICT_PASS;
+	if (f.fragment) {
+		count(COUNTER_FRAGMENT);
+		if (r == 1 && cfg.role == ROLE_OUTSIDE) {
+			count(COUNTER_TINY_FRAGMENT);
+			return VERDICT_DROP;
+		}
+		return VERDICT_PASS;
+	}
+	struct tcphdr *tcp = parse_tcphdr(&c);
+	if (!tcp) {
+		count(COUNTER_UNPARSED_L4);
+		if (f.first_frag && cfg.role == ROLE_OUTSIDE) {
+			count(COUNTER_TINY_FRAGMENT);
+			return VERDICT_DROP;
+		}
+		return VERDICT_PASS;
+	}
+
+	if (cfg.role == ROLE_OUTSIDE && tcp->syn && !tcp->ack) {
+		if (syn_check(&f, tcp) == VERDICT_DROP) {
+			if (!cfg.observe)
+				return VERDICT_DROP;
+			count(COUNTER_PACKET_WOULD_DROP);
+			return VERDICT_PASS;
+		}
+	}
+
+	if (is_ctrl_port(tcp->dest))
+		control(ctx, is_xdp, &f, tcp, c.pos - data, 0);
+	else if (is_ctrl_port(tcp->source))
+		control(ctx, is_xdp, &f, tcp, c.pos - data, 1);
+	return VERDICT_PASS;
+}
+
+SEC("xdp")
+int ftpxdp_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (process(ctx, 1, data, data_end) == VERDICT_DROP) {
+		count(COUNTER_PACKET_DROP);
+		return XDP_DROP;
+	}
+	count(COUNTER_PACKET_PASS);
+	return XDP_PASS;
+}
+
+/* TCX: pass means "next", so programs after ours still run. */
+SEC("tc")
+int ftpxdp_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (process(skb, 0, data, data_end) == VERDICT_DROP) {
+		count(COUNTER_PACKET_DROP);
+		return TC_ACT_SHOT;
+	}
+	count(COUNTER_PACKET_PASS);
+	return TC_ACT_UNSPEC;
+}

@@ -1,0 +1,120 @@
+package loader
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// AllowRule lets SYNs to a TCP port in on the outside without a pinhole,
+// for example tcp/21 to a protected FTP server.
+type AllowRule struct {
+	Port uint16
+	// Addr limits the rule to one destination; the zero Addr means any
+	// address of either family.
+	Addr netip.Addr
+}
+
+// String returns the rule as ParseAllowRule reads it.
+func (r AllowRule) String() string {
+	s := "tcp/" + strconv.Itoa(int(r.Port))
+	if r.Addr.IsValid() {
+		s += "@" + r.Addr.String()
+	}
+	return s
+}
+
+// ParseAllowRule reads "tcp/PORT" or "tcp/PORT@ADDR".
+func ParseAllowRule(s string) (AllowRule, error) {
+	proto, rest, ok := strings.Cut(s, "/")
+	if !ok || proto != "tcp" {
+		return AllowRule{}, fmt.Errorf("allow rule %q: want tcp/PORT or tcp/PORT@ADDR", s)
+	}
+	ps, as, hasAddr := strings.Cut(rest, "@")
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || p == 0 {
+		return AllowRule{}, fmt.Errorf("allow rule %q: port must be 1-65535", s)
+	}
+	r := AllowRule{Port: uint16(p)}
+	if hasAddr {
+		a, err := netip.ParseAddr(as)
+		if err != nil {
+			return AllowRule{}, fmt.Errorf("allow rule %q: %w", s, err)
+		}
+		r.Addr = a.Unmap()
+	}
+	return r, nil
+}
+
+// SetAllowRules replaces the allow rules with rules.
+func (d *Datapath) SetAllowRules(rules []AllowRule) error {
+	m := d.maps["allow_rules"]
+	want := map[ftpxdpAllowKey]bool{}
+	for _, r := range rules {
+		for _, k := range allowKeys(r) {
+			want[k] = true
+		}
+	}
+	var (
+		k     ftpxdpAllowKey
+		v     uint8
+		stale []ftpxdpAllowKey
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read allow rules: %w", err)
+	}
+	for _, k := range stale {
+		if err := m.Delete(k); err != nil && !isNotExist(err) {
+			return fmt.Errorf("delete allow rule: %w", err)
+		}
+	}
+	for k := range want {
+		if err := m.Put(k, uint8(1)); err != nil {
+			return fmt.Errorf("add allow rule: %w", err)
+		}
+	}
+	return nil
+}
+
+// AllowRules lists the installed rules.
+func (d *Datapath) AllowRules() ([]AllowRule, error) {
+	var (
+		k   ftpxdpAllowKey
+		v   uint8
+		out []AllowRule
+	)
+	seenAny := map[uint16]bool{}
+	it := d.maps["allow_rules"].Iterate()
+	for it.Next(&k, &v) {
+		r := AllowRule{Port: port(k.Dport)}
+		if k.Daddr != [4]uint32{} {
+			r.Addr = addrOf(k.Family, k.Daddr)
+		} else if seenAny[r.Port] {
+			continue
+		} else {
+			seenAny[r.Port] = true
+		}
+		out = append(out, r)
+	}
+	return out, it.Err()
+}
+
+func allowKeys(r AllowRule) []ftpxdpAllowKey {
+	if !r.Addr.IsValid() {
+		return []ftpxdpAllowKey{
+			{Family: unix.AF_INET, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port)},
+			{Family: unix.AF_INET6, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port)},
+		}
+	}
+	fam, w := wordsOf(r.Addr)
+	return []ftpxdpAllowKey{{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port), Daddr: w}}
+}

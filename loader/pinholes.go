@@ -1,0 +1,152 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpxdp/ftpxdp/pinhole"
+)
+
+// KernelNow reads the clock the kernel program stamps pinholes with
+// (CLOCK_MONOTONIC), in nanoseconds.
+func KernelNow() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err) // cannot fail on Linux
+	}
+	return uint64(ts.Nano())
+}
+
+// Pinholes yields every pinhole in the map, expired ones included, streaming
+// (constant memory whatever the map size).
+func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
+	return func(yield func(pinhole.Pinhole, error) bool) {
+		var (
+			k ftpxdpPinholeKey
+			v ftpxdpPinholeVal
+		)
+		it := d.maps["pinholes"].Iterate()
+		for it.Next(&k, &v) {
+			if !yield(toPinhole(k, v), nil) {
+				return
+			}
+		}
+		if err := it.Err(); err != nil {
+			yield(pinhole.Pinhole{}, fmt.Errorf("read pinholes: %w", err))
+		}
+	}
+}
+
+// DeletePinholes removes the pinholes match selects and returns how many.
+func (d *Datapath) DeletePinholes(match func(pinhole.Pinhole) bool) (int, error) {
+	m := d.maps["pinholes"]
+	var (
+		k    ftpxdpPinholeKey
+		v    ftpxdpPinholeVal
+		dead []ftpxdpPinholeKey
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if match(toPinhole(k, v)) {
+			dead = append(dead, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read pinholes: %w", err)
+	}
+	n := 0
+	for _, key := range dead {
+		if err := m.Delete(key); err != nil && !isNotExist(err) {
+			return n, fmt.Errorf("delete pinhole: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// PutPinhole writes a pinhole into the map as the kernel would have made it
+// (benchmarks and tests of the table at scale).
+func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
+	k, v := fromPinhole(p)
+	return d.maps["pinholes"].Put(k, v)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, ebpf.ErrKeyNotExist) }
+
+func addrOf(family uint8, a [4]uint32) netip.Addr {
+	var b [16]byte
+	for i, w := range a {
+		binary.NativeEndian.PutUint32(b[4*i:], w)
+	}
+	if family == unix.AF_INET {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+func wordsOf(a netip.Addr) (family uint8, w [4]uint32) {
+	family = unix.AF_INET6
+	b := a.As16()
+	if a.Is4() {
+		family = unix.AF_INET
+		b = [16]byte{}
+		a4 := a.As4()
+		copy(b[:], a4[:])
+	}
+	for i := range w {
+		w[i] = binary.NativeEndian.Uint32(b[4*i:])
+	}
+	return family, w
+}
+
+// port converts a __be16 read in native order to a host-order port.
+func port(be uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], be)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+// bePort is the inverse of port.
+func bePort(p uint16) uint16 { return port(p) }
+
+func toControl(c ftpxdpCtrlKey) pinhole.Control {
+	return pinhole.Control{
+		Client: netip.AddrPortFrom(addrOf(c.Family, c.Client), port(c.Cport)),
+		Server: netip.AddrPortFrom(addrOf(c.Family, c.Server), port(c.Sport)),
+	}
+}
+
+func toPinhole(k ftpxdpPinholeKey, v ftpxdpPinholeVal) pinhole.Pinhole {
+	return pinhole.Pinhole{
+		Source:         addrOf(k.Family, k.Saddr),
+		Dest:           netip.AddrPortFrom(addrOf(k.Family, k.Daddr), port(k.Dport)),
+		Mode:           pinhole.Mode(v.Mode),
+		Control:        toControl(v.Ctrl),
+		CreatedNs:      v.CreatedNs,
+		ExpiresNs:      v.ExpiresNs,
+		UsedNs:         v.UsedNs,
+		Hits:           v.Hits,
+		UsedSourcePort: port(v.UsedSport),
+	}
+}
+
+func fromPinhole(p pinhole.Pinhole) (ftpxdpPinholeKey, ftpxdpPinholeVal) {
+	fam, src := wordsOf(p.Source)
+	_, dst := wordsOf(p.Dest.Addr())
+	_, cli := wordsOf(p.Control.Client.Addr())
+	_, srv := wordsOf(p.Control.Server.Addr())
+	k := ftpxdpPinholeKey{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(p.Dest.Port()), Saddr: src, Daddr: dst}
+	v := ftpxdpPinholeVal{
+		CreatedNs: p.CreatedNs, ExpiresNs: p.ExpiresNs, UsedNs: p.UsedNs, Hits: p.Hits,
+		Mode: uint8(p.Mode), UsedSport: bePort(p.UsedSourcePort),
+		Ctrl: ftpxdpCtrlKey{Family: fam, Client: cli, Server: srv,
+			Cport: bePort(p.Control.Client.Port()), Sport: bePort(p.Control.Server.Port())},
+	}
+	return k, v
+}
