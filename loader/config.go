@@ -143,3 +143,5 @@ func b2u(b bool) uint8 {
 	}
 	return 0
 }
+
+func durationNs(ns uint64) time.Duration { return time.Duration(ns) }

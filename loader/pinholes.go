@@ -23,21 +23,21 @@ func KernelNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// Pinholes yields every pinhole in the map, expired ones included, streaming
-// (constant memory whatever the map size).
+// Pinholes yields every pinhole in the map, expired ones included,
+// streaming in batches (constant memory whatever the map size).
 func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 	return func(yield func(pinhole.Pinhole, error) bool) {
-		var (
-			k ftpxdpPinholeKey
-			v ftpxdpPinholeVal
-		)
-		it := d.maps["pinholes"].Iterate()
-		for it.Next(&k, &v) {
-			if !yield(toPinhole(k, v), nil) {
-				return
+		stopped := false
+		err := eachBatch(d.maps["pinholes"], func(keys []ftpxdpPinholeKey, vals []ftpxdpPinholeVal) bool {
+			for i := range keys {
+				if !yield(toPinhole(keys[i], vals[i]), nil) {
+					stopped = true
+					return false
+				}
 			}
-		}
-		if err := it.Err(); err != nil {
+			return true
+		})
+		if err != nil && !stopped {
 			yield(pinhole.Pinhole{}, fmt.Errorf("read pinholes: %w", err))
 		}
 	}
@@ -45,27 +45,16 @@ func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 
 // DeletePinholes removes the pinholes match selects and returns how many.
 func (d *Datapath) DeletePinholes(match func(pinhole.Pinhole) bool) (int, error) {
-	m := d.maps["pinholes"]
-	var (
-		k    ftpxdpPinholeKey
-		v    ftpxdpPinholeVal
-		dead []ftpxdpPinholeKey
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		if match(toPinhole(k, v)) {
-			dead = append(dead, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("read pinholes: %w", err)
-	}
 	n := 0
-	for _, key := range dead {
-		if err := m.Delete(key); err != nil && !isNotExist(err) {
-			return n, fmt.Errorf("delete pinhole: %w", err)
+	err := sweepMap(d.maps["pinholes"], func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+		if match(toPinhole(k, v)) {
+			n++
+			return true
 		}
-		n++
+		return false
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete pinholes: %w", err)
 	}
 	return n, nil
 }

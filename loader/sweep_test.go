@@ -1,0 +1,61 @@
+package loader
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/ftpxdp/ftpxdp/internal/testutil"
+	"github.com/ftpxdp/ftpxdp/pinhole"
+)
+
+func TestSweepRemovesOnlyExpired(t *testing.T) {
+	testutil.RequireKernel(t)
+	dp, err := New(DefaultConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	const now = uint64(1_000_000_000_000)
+	put := func(port uint16, expires, used uint64) {
+		t.Helper()
+		err := dp.PutPinhole(pinhole.Pinhole{
+			Source: netip.MustParseAddr("192.0.2.1"), Dest: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), port),
+			Mode: pinhole.Active, ExpiresNs: expires, UsedNs: used,
+			Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.1:1000"), Server: netip.MustParseAddrPort("192.0.2.1:21")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 5000 live, 3000 expired unused, 2000 expired used: more than one batch.
+	for i := 0; i < 10000; i++ {
+		switch {
+		case i < 5000:
+			put(uint16(10000+i), now+1, 0)
+		case i < 8000:
+			put(uint16(10000+i), now, 0)
+		default:
+			put(uint16(10000+i), now-1, now-5)
+		}
+	}
+	r, err := dp.Sweep(now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ExpiredUnused != 3000 || r.ExpiredUsed != 2000 {
+		t.Fatalf("sweep = %+v, want 3000 unused and 2000 used removed", r)
+	}
+	left := 0
+	for p, err := range dp.Pinholes() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Expired(now) {
+			t.Fatalf("expired pinhole left: %+v", p)
+		}
+		left++
+	}
+	if left != 5000 {
+		t.Fatalf("%d pinholes left, want 5000", left)
+	}
+}
