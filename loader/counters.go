@@ -158,20 +158,17 @@ func (d *Datapath) Usage() ([]MapUsage, error) {
 }
 
 func countEntries(m *ebpf.Map) (int, error) {
-	var n int
-	var key []byte
+	n := 0
 	next := make([]byte, m.KeySize())
-	for {
-		err := m.NextKey(key, &next)
-		if err != nil {
-			if isNotExist(err) {
-				return n, nil
-			}
-			return n, err
-		}
+	err := m.NextKey(nil, &next)
+	for err == nil {
 		n++
-		key = append(key[:0], next...)
+		err = m.NextKey(next, &next)
 	}
+	if isNotExist(err) {
+		return n, nil
+	}
+	return n, err
 }
 
 func lowerTrim(s, prefix string) string {

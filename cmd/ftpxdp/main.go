@@ -1,4 +1,8 @@
 // Command ftpxdp runs and inspects the ftpxdp FTP data-channel helper.
+//
+// The daemon (`ftpxdp run`) loads the kernel program, attaches it, pins its
+// state and expires pinholes; the read-only commands (`pinholes`, `status`)
+// read the pinned maps and work with or without the daemon.
 package main
 
 import (
@@ -11,14 +15,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "ftpxdp:", err)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ftpxdp: "+err.Error())
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string) error {
-	_ = ctx
-	return fmt.Errorf("no subcommands yet (%d arguments)", len(args))
 }
