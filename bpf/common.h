@@ -10,6 +10,7 @@
 #define MAX_PER_CTRL 8     /* ceiling for cfg.max_per_control */
 #define MAX_IFACES 64      /* counter slots: one per attached program instance */
 #define WAIT_BUCKETS 16    /* admission-wait histogram buckets (bounds set from Go) */
+#define MAX_ALLOW_PORTS 8  /* distinct ports in allow rules, of each kind */
 
 /* Capacities of the maps, documented in docs/ARCHITECTURE.md. */
 #define PINHOLE_MAP_SIZE 1048576
@@ -116,6 +117,11 @@ struct config {
 	__u8 require_request;             /* 1: a 227/229 needs an outstanding PASV/EPSV */
 	__u8 pad[3];
 	__u64 wait_bounds_ns[WAIT_BUCKETS]; /* histogram upper bounds, ascending */
+	/* Allow rules are fixed per load, so a SYN pays compares, not lookups:
+	 * ports open to any address, and ports with per-address rules in the
+	 * allow_rules map. Host order; 0 = unused. */
+	__u16 allow_any_ports[MAX_ALLOW_PORTS];
+	__u16 allow_addr_ports[MAX_ALLOW_PORTS];
 };
 
 /* The pinhole: an exact match on the data connection's first SYN; the source

@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,13 +50,14 @@ func ParseAllowRule(s string) (AllowRule, error) {
 	return r, nil
 }
 
-// SetAllowRules replaces the allow rules with rules.
-func (d *Datapath) SetAllowRules(rules []AllowRule) error {
+// syncAllowRules makes the allow_rules map hold exactly the address-specific
+// rules of the config; port-only rules live in the program's constants.
+func (d *Datapath) syncAllowRules() error {
 	m := d.maps["allow_rules"]
 	want := map[ftpxdpAllowKey]bool{}
-	for _, r := range rules {
-		for _, k := range allowKeys(r) {
-			want[k] = true
+	for _, r := range d.cfg.Allow {
+		if r.Addr.IsValid() {
+			want[allowKey(r)] = true
 		}
 	}
 	var (
@@ -85,36 +87,22 @@ func (d *Datapath) SetAllowRules(rules []AllowRule) error {
 	return nil
 }
 
-// AllowRules lists the installed rules.
-func (d *Datapath) AllowRules() ([]AllowRule, error) {
-	var (
-		k   ftpxdpAllowKey
-		v   uint8
-		out []AllowRule
-	)
-	seenAny := map[uint16]bool{}
-	it := d.maps["allow_rules"].Iterate()
-	for it.Next(&k, &v) {
-		r := AllowRule{Port: port(k.Dport)}
-		if k.Daddr != [4]uint32{} {
-			r.Addr = addrOf(k.Family, k.Daddr)
-		} else if seenAny[r.Port] {
-			continue
-		} else {
-			seenAny[r.Port] = true
+// allowPorts splits the rules' ports into those open to any address and
+// those with per-address rules, for the program's constants.
+func allowPorts(rules []AllowRule) (anyAddr, perAddr []uint16) {
+	for _, r := range rules {
+		if r.Addr.IsValid() {
+			if !slices.Contains(perAddr, r.Port) {
+				perAddr = append(perAddr, r.Port)
+			}
+		} else if !slices.Contains(anyAddr, r.Port) {
+			anyAddr = append(anyAddr, r.Port)
 		}
-		out = append(out, r)
 	}
-	return out, it.Err()
+	return anyAddr, perAddr
 }
 
-func allowKeys(r AllowRule) []ftpxdpAllowKey {
-	if !r.Addr.IsValid() {
-		return []ftpxdpAllowKey{
-			{Family: unix.AF_INET, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port)},
-			{Family: unix.AF_INET6, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port)},
-		}
-	}
+func allowKey(r AllowRule) ftpxdpAllowKey {
 	fam, w := wordsOf(r.Addr)
-	return []ftpxdpAllowKey{{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port), Daddr: w}}
+	return ftpxdpAllowKey{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(r.Port), Daddr: w}
 }

@@ -37,7 +37,13 @@ type Config struct {
 	// at most RateBurst per RateWindow. A zero window turns the limit off.
 	RateWindow time.Duration
 	RateBurst  uint32
+	// Allow lets SYNs to these ports in on the outside without a pinhole.
+	Allow []AllowRule
 }
+
+// MaxAllowPorts is how many distinct ports the allow rules may name, of
+// each kind (open to any address, or to listed addresses).
+const MaxAllowPorts = 8
 
 // MaxControlPorts is how many control ports the kernel program checks.
 const MaxControlPorts = 4
@@ -107,6 +113,9 @@ func (c Config) Validate() error {
 	if c.RateWindow < 0 {
 		return bad("rate window must not be negative, got %s", c.RateWindow)
 	}
+	if anyAddr, perAddr := allowPorts(c.Allow); len(anyAddr) > MaxAllowPorts || len(perAddr) > MaxAllowPorts {
+		return bad("allow rules may name at most %d ports open to any address and %d with addresses", MaxAllowPorts, MaxAllowPorts)
+	}
 	if c.RateWindow > 0 && c.RateBurst == 0 {
 		return bad("rate burst must be at least 1 when a rate window is set")
 	}
@@ -131,6 +140,9 @@ func (c Config) kernel(r Role, slot uint8) ftpxdpConfig {
 		RequireRequest:   b2u(c.RequireRequest),
 	}
 	copy(k.CtrlPorts[:], c.ControlPorts)
+	anyAddr, perAddr := allowPorts(c.Allow)
+	copy(k.AllowAnyPorts[:], anyAddr)
+	copy(k.AllowAddrPorts[:], perAddr)
 	for i, b := range WaitBounds {
 		k.WaitBoundsNs[i] = uint64(b)
 	}

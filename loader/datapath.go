@@ -125,7 +125,12 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 		}
 		maps[name] = m
 	}
-	return &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}, nil
+	d := &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}
+	if err := d.syncAllowRules(); err != nil {
+		closeAll(maps)
+		return nil, err
+	}
+	return d, nil
 }
 
 // Config returns the settings the datapath was loaded with.

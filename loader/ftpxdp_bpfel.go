@@ -38,6 +38,8 @@ type ftpxdpConfig struct {
 	RequireRequest   uint8
 	Pad              [3]uint8
 	WaitBoundsNs     [16]uint64
+	AllowAnyPorts    [8]uint16
+	AllowAddrPorts   [8]uint16
 }
 
 type ftpxdpCounter uint32

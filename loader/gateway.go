@@ -17,7 +17,6 @@ import (
 // Setup is what the daemon is asked to run.
 type Setup struct {
 	Config  Config
-	Allow   []AllowRule
 	Outside []string // interfaces facing the untrusted side
 	Inside  []string // interfaces facing the protected side
 	Mode    AttachMode
@@ -218,9 +217,6 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		p.link.Close()
 		delete(pinned, name)
 		log.Info("detached, no longer configured", "interface", p.Iface, "hook", p.Hook)
-	}
-	if err := g.dp.SetAllowRules(s.Allow); err != nil {
-		return nil, err
 	}
 	if fresh {
 		if err := os.Rename(dir, s.PinPath); err != nil {

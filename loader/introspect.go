@@ -78,5 +78,10 @@ func fromKernel(k ftpxdpConfig) Config {
 			c.ControlPorts = append(c.ControlPorts, p)
 		}
 	}
+	for _, p := range k.AllowAnyPorts {
+		if p != 0 {
+			c.Allow = append(c.Allow, AllowRule{Port: p})
+		}
+	}
 	return c
 }

@@ -67,16 +67,15 @@ func (p *policyFlags) config() (loader.Config, []loader.AllowRule, error) {
 	c.RequireRequest = !p.noCorrelate
 	c.RateWindow = p.rateWindow
 	c.RateBurst = p.rateBurst
-	if err := c.Validate(); err != nil {
-		return c, nil, err
-	}
-	var rules []loader.AllowRule
 	for _, a := range p.allow {
 		r, err := loader.ParseAllowRule(a)
 		if err != nil {
 			return c, nil, fmt.Errorf("%w: --allow: %w", loader.ErrInvalidConfig, err)
 		}
-		rules = append(rules, r)
+		c.Allow = append(c.Allow, r)
 	}
-	return c, rules, nil
+	if err := c.Validate(); err != nil {
+		return c, nil, err
+	}
+	return c, c.Allow, nil
 }

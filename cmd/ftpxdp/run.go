@@ -74,7 +74,7 @@ Examples:
 }
 
 func runDaemon(ctx context.Context, g *globals, f *runFlags) error {
-	cfg, rules, err := f.policy.config()
+	cfg, _, err := f.policy.config()
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runDaemon(ctx context.Context, g *globals, f *runFlags) error {
 	}
 	log := slog.Default()
 	gw, err := loader.Start(loader.Setup{
-		Config: cfg, Allow: rules, Outside: f.outside, Inside: f.inside,
+		Config: cfg, Outside: f.outside, Inside: f.inside,
 		Mode: mode, Host: f.host, Replace: f.replace, PinPath: g.pinPath,
 	}, log)
 	if err != nil {
