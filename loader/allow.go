@@ -50,6 +50,19 @@ func ParseAllowRule(s string) (AllowRule, error) {
 	return r, nil
 }
 
+// SetAllowRules replaces the allow rules. Port-only rules are constants of
+// the program, so they apply to instances loaded afterwards; per-address
+// rules apply at once.
+func (d *Datapath) SetAllowRules(rules []AllowRule) error {
+	cfg := d.cfg
+	cfg.Allow = rules
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d.cfg = cfg
+	return d.syncAllowRules()
+}
+
 // syncAllowRules makes the allow_rules map hold exactly the address-specific
 // rules of the config; port-only rules live in the program's constants.
 func (d *Datapath) syncAllowRules() error {
