@@ -122,6 +122,14 @@ struct config {
 	 * allow_rules map. Host order; 0 = unused. */
 	__u16 allow_any_ports[MAX_ALLOW_PORTS];
 	__u16 allow_addr_ports[MAX_ALLOW_PORTS];
+	__u64 ns_per_jiffy; /* 1e9 / CONFIG_HZ, or 0 when the loader could not learn HZ */
+};
+
+/* Per-CPU anchor of the fast clock: a real clock reading and the jiffies
+ * value at that moment. */
+struct clock_anchor {
+	__u64 ns;
+	__u64 jiffies;
 };
 
 /* The pinhole: an exact match on the data connection's first SYN; the source

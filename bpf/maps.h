@@ -65,6 +65,14 @@ struct {
 	__type(value, struct scratch);
 } scratch_buf SEC(".maps");
 
+/* Anchor of the fast clock, one per CPU (not pinned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_anchor);
+} clock_anchor SEC(".maps");
+
 /* A zeroed ctrl_state to insert from: the struct is too large for the stack.
  * Never written. */
 struct {

@@ -139,6 +139,7 @@ func (c Config) kernel(r Role, slot uint8) ftpxdpConfig {
 		StrictSeq:        b2u(c.StrictSequence),
 		RequireRequest:   b2u(c.RequireRequest),
 	}
+	k.NsPerJiffy = nsPerJiffy()
 	copy(k.CtrlPorts[:], c.ControlPorts)
 	anyAddr, perAddr := allowPorts(c.Allow)
 	copy(k.AllowAnyPorts[:], anyAddr)

@@ -67,8 +67,11 @@ const MaxInstances = 64
 // instance's own.
 var sharedMaps = []string{
 	"pinholes", "ctrl_conns", "allow_rules", "rate_limit",
-	"counters", "admit_wait", "scratch_buf", "ctrl_template",
+	"counters", "admit_wait", "scratch_buf", "ctrl_template", "clock_anchor",
 }
+
+// unpinned maps hold nothing worth keeping across restarts.
+var unpinned = map[string]bool{"scratch_buf": true, "ctrl_template": true, "clock_anchor": true}
 
 // Options says where the datapath's maps live.
 type Options struct {
@@ -110,7 +113,7 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 	for _, name := range sharedMaps {
 		ms := spec.Maps[name].Copy()
 		mopts := ebpf.MapOptions{}
-		if opts.PinPath != "" && name != "scratch_buf" && name != "ctrl_template" {
+		if opts.PinPath != "" && !unpinned[name] {
 			ms.Pinning = ebpf.PinByName
 			mopts.PinPath = opts.PinPath
 		}

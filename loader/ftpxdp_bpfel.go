@@ -21,6 +21,12 @@ type ftpxdpAllowKey struct {
 	Daddr  [4]uint32
 }
 
+type ftpxdpClockAnchor struct {
+	_       structs.HostLayout
+	Ns      uint64
+	Jiffies uint64
+}
+
 type ftpxdpConfig struct {
 	_                structs.HostLayout
 	CtrlPorts        [4]uint16
@@ -40,6 +46,7 @@ type ftpxdpConfig struct {
 	WaitBoundsNs     [16]uint64
 	AllowAnyPorts    [8]uint16
 	AllowAddrPorts   [8]uint16
+	NsPerJiffy       uint64
 }
 
 type ftpxdpCounter uint32
@@ -184,6 +191,7 @@ type ftpxdpScratch struct {
 const (
 	ftpxdpMapAdmitWait       = "admit_wait"
 	ftpxdpMapAllowRules      = "allow_rules"
+	ftpxdpMapClockAnchor     = "clock_anchor"
 	ftpxdpMapCounters        = "counters"
 	ftpxdpMapCtrlConns       = "ctrl_conns"
 	ftpxdpMapCtrlTemplate    = "ctrl_template"
@@ -251,6 +259,7 @@ type ftpxdpProgramSpecs struct {
 type ftpxdpMapSpecs struct {
 	AdmitWait    *ebpf.MapSpec `ebpf:"admit_wait"`
 	AllowRules   *ebpf.MapSpec `ebpf:"allow_rules"`
+	ClockAnchor  *ebpf.MapSpec `ebpf:"clock_anchor"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	CtrlConns    *ebpf.MapSpec `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.MapSpec `ebpf:"ctrl_template"`
@@ -292,6 +301,7 @@ func (o *ftpxdpObjects) Close() error {
 type ftpxdpMaps struct {
 	AdmitWait    *ebpf.Map `ebpf:"admit_wait"`
 	AllowRules   *ebpf.Map `ebpf:"allow_rules"`
+	ClockAnchor  *ebpf.Map `ebpf:"clock_anchor"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	CtrlConns    *ebpf.Map `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.Map `ebpf:"ctrl_template"`
@@ -304,6 +314,7 @@ func (m *ftpxdpMaps) Close() error {
 	return _FtpxdpClose(
 		m.AdmitWait,
 		m.AllowRules,
+		m.ClockAnchor,
 		m.Counters,
 		m.CtrlConns,
 		m.CtrlTemplate,
