@@ -139,7 +139,7 @@ func (t *Table) SYN(now uint64, src, dst netip.AddrPort) Reason {
 	if p.UsedNs == 0 {
 		p.UsedNs = now
 		p.UsedSourcePort = src.Port()
-		p.Hits++
+		p.Hits = 1
 		if grace := now + uint64(t.cfg.SYNGrace); grace < p.ExpiresNs {
 			p.ExpiresNs = grace
 		}
