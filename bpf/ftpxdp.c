@@ -183,18 +183,11 @@ static __always_inline int syn_check(struct flow *f, struct tcphdr *tcp)
 /* What one control segment's lines need to know. */
 struct line_env {
 	struct ctrl_key ctrl;
-	__u64 now;
+	__u64 now;        /* the real clock, read when a pinhole is stamped */
 	__u32 dir;        /* 0: client -> server, 1: server -> client */
 	__u32 skip_first; /* the first line continues one from an earlier segment */
 };
 
-struct scan_ctx {
-	struct scratch *s;
-	struct ctrl_state *st;
-	__u32 len;        /* bytes in s->buf */
-	__u32 line_start; /* offset of the current line */
-	struct line_env env;
-};
 
 static __always_inline int rate_ok(struct line_env *e)
 {
@@ -223,6 +216,7 @@ static __always_inline int rate_ok(struct line_env *e)
 static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env *e, __u16 port,
 					 __u8 mode)
 {
+	e->now = now_ns(); /* the real clock only on the rare path that stamps */
 	struct pinhole_key k = {
 		.family = e->ctrl.family,
 		.proto = IPPROTO_TCP,
@@ -472,29 +466,35 @@ __noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line
 	return 0;
 }
 
-/* bpf_loop body: one 8-byte word of the segment, looking for line ends. */
-static long scan_word(__u32 w, void *data)
+/* Finds the line ends of the segment 8 bytes at a time (a SWAR test for
+ * LF) and hands each line to handle_line. Global, so the verifier checks
+ * the loop once; a plain loop, so no call per word. Returns where the
+ * unterminated tail starts (len when the segment ends in LF). */
+__noinline __u32 scan_lines(struct scratch *s, struct ctrl_state *st, struct line_env *e, __u32 len)
 {
-	struct scan_ctx *sc = data;
-	__u32 base = w * 8;
-	if (base >= sc->len || base >= SCAN_MAX)
-		return 1;
-	struct scratch *s = sc->s;
-	__u64 v = *(__u64 *)&s->buf[base & SCAN_MASK];
-	__u64 x = v ^ 0x0a0a0a0a0a0a0a0aULL;
-	if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+	if (!s || !st || !e)
 		return 0;
-#pragma unroll
-	for (int b = 0; b < 8; b++) {
-		__u32 i = base + b;
-		if (i >= sc->len)
+	__u32 line_start = 0;
+	for (__u32 w = 0; w < SCAN_MAX / 8; w++) {
+		__u32 base = w * 8;
+		if (base >= len)
 			break;
-		if (((v >> (8 * b)) & 0xff) == '\n') {
-			handle_line(s, sc->st, &sc->env, sc->line_start, i);
-			sc->line_start = i + 1;
+		__u64 v = *(__u64 *)&s->buf[base & SCAN_MASK];
+		__u64 x = v ^ 0x0a0a0a0a0a0a0a0aULL;
+		if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+			continue;
+#pragma unroll
+		for (int b = 0; b < 8; b++) {
+			__u32 i = base + b;
+			if (i >= len)
+				break;
+			if (((v >> (8 * b)) & 0xff) == '\n') {
+				handle_line(s, st, e, line_start, i);
+				line_start = i + 1;
+			}
 		}
 	}
-	return 0;
+	return line_start;
 }
 
 static __always_inline int load_payload(void *ctx, int is_xdp, __u32 off, void *buf, __u32 len)
@@ -533,13 +533,13 @@ static __always_inline int new_ctrl_state(struct ctrl_key *k, __u64 flags)
 static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struct tcphdr *tcp,
 				    __u32 payload_off, __u32 dir)
 {
-	struct scan_ctx sc = {};
-	ctrl_key_of(f, tcp, dir, &sc.env.ctrl);
-	sc.env.dir = dir;
+	struct line_env env = {};
+	ctrl_key_of(f, tcp, dir, &env.ctrl);
+	env.dir = dir;
 	__u32 seq = bpf_ntohl(tcp->seq);
 
 	if (tcp->rst) {
-		if (!bpf_map_delete_elem(&ctrl_conns, &sc.env.ctrl))
+		if (!bpf_map_delete_elem(&ctrl_conns, &env.ctrl))
 			count(COUNTER_CTRL_CLOSED);
 		return;
 	}
@@ -548,15 +548,15 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		 * A client SYN starts a fresh state for the 5-tuple. */
 		if (dir == 0) {
 			count(COUNTER_CTRL_OPENED);
-			if (new_ctrl_state(&sc.env.ctrl, BPF_ANY))
+			if (new_ctrl_state(&env.ctrl, BPF_ANY))
 				return;
 		}
-		struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
-		if (!st && !new_ctrl_state(&sc.env.ctrl, BPF_NOEXIST))
-			st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+		struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+		if (!st && !new_ctrl_state(&env.ctrl, BPF_NOEXIST))
+			st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 		if (!st)
 			return;
-		st->last_seen_ns = now_ns();
+		st->last_seen_ns = now_fast_ns();
 		st->next_seq[dir & 1] = seq + 1;
 		st->seq_known[dir & 1] = 1;
 		return;
@@ -567,12 +567,12 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		goto fin;
 	count(COUNTER_CONTROL_SEGMENT);
 
-	struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+	struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 	if (!st) {
 		/* Picked up mid-stream (e.g. started after the login): trust
 		 * this segment's start as a line start. */
-		new_ctrl_state(&sc.env.ctrl, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&ctrl_conns, &sc.env.ctrl);
+		new_ctrl_state(&env.ctrl, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 		if (!st)
 			return;
 	}
@@ -580,8 +580,7 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		count(COUNTER_TLS_SEGMENT);
 		goto fin;
 	}
-	sc.env.now = now_ns();
-	st->last_seen_ns = sc.env.now;
+	st->last_seen_ns = now_fast_ns(); /* only the sweeper's idle test reads it */
 
 	struct scratch *s;
 	__u32 zero = 0;
@@ -614,22 +613,17 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 			}
 			goto fin;
 		}
-		sc.env.skip_first = st->midline[d];
+		env.skip_first = st->midline[d];
 	}
 
-	sc.s = s;
-	sc.st = st;
-	sc.len = n;
-	bpf_loop((n + 7) / 8, scan_word, &sc, 0);
-
-	if (sc.line_start < n)
+	if (scan_lines(s, st, &env, n) < n)
 		count(COUNTER_LINE_PARTIAL);
 	st->next_seq[d] = seq + plen;
 	st->seq_known[d] = 1;
 	st->midline[d] = last != '\n';
 fin:
 	if (tcp->fin) {
-		if (!bpf_map_delete_elem(&ctrl_conns, &sc.env.ctrl))
+		if (!bpf_map_delete_elem(&ctrl_conns, &env.ctrl))
 			count(COUNTER_CTRL_CLOSED);
 	}
 }
