@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ftpxdp/ftpxdp/internal/testutil"
@@ -207,4 +209,53 @@ func TestGatewayRefusals(t *testing.T) {
 		g.Close()
 		ns.Do(func() error { return Detach(s.PinPath) })
 	})
+}
+
+func TestGatewayTCHostHooks(t *testing.T) {
+	ns, s := gatewayLab(t)
+	s.Mode = AttachTC
+	s.Host = true
+	s.Inside = nil
+	g, err := start(t, ns, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	var hooks []HookStatus
+	if err := ns.Do(func() (err error) { hooks, err = Hooks(s.PinPath); return }); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, h := range hooks {
+		got[h.Interface+"/"+h.Hook+"/"+h.Direction] = h.Role
+	}
+	want := map[string]string{"out0/tc/ingress": "outside", "out0/tc/egress": "egress"}
+	if len(got) != len(want) || got["out0/tc/ingress"] != "outside" || got["out0/tc/egress"] != "egress" {
+		t.Fatalf("hooks = %v, want %v", got, want)
+	}
+	tcx := func() (n int) {
+		ns.Do(func() error {
+			for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+				r, err := link.QueryPrograms(link.QueryOptions{Target: hooks[0].Ifindex, Attach: at})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += len(r.Programs)
+			}
+			return nil
+		})
+		return n
+	}
+	if n := tcx(); n != 2 {
+		t.Fatalf("%d TCX programs on out0 while attached, want 2", n)
+	}
+	if err := ns.Do(func() error { return Detach(s.PinPath) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := tcx(); n != 0 {
+		t.Fatalf("%d TCX programs still on out0 after detach", n)
+	}
 }
