@@ -74,16 +74,20 @@ func lookupInterface(name string) (int, error) {
 	return ifc.Index, nil
 }
 
-// probeKernel checks the program types and hooks the attach mode needs.
-func probeKernel(m AttachMode) error {
+// probeKernel checks the program types the attach mode needs.
+func probeKernel(m AttachMode) error { return probeWith(features.HaveProgramType, m) }
+
+// probeWith is probeKernel with the feature probe passed in, so the error
+// for a kernel without XDP or TC, which cannot run here, is testable.
+func probeWith(have func(ebpf.ProgramType) error, m AttachMode) error {
 	if m == AttachXDP {
-		if err := features.HaveProgramType(ebpf.XDP); err != nil {
-			return fmt.Errorf("%w: XDP programs: %w (use a kernel built with CONFIG_BPF and XDP)", ErrUnsupported, err)
+		if err := have(ebpf.XDP); err != nil {
+			return fmt.Errorf("%w: XDP programs: %w (use a kernel with CONFIG_BPF_SYSCALL and XDP, 5.18 or later)", ErrUnsupported, err)
 		}
 		return nil
 	}
-	if err := features.HaveProgramType(ebpf.SchedCLS); err != nil {
-		return fmt.Errorf("%w: TC programs: %w", ErrUnsupported, err)
+	if err := have(ebpf.SchedCLS); err != nil {
+		return fmt.Errorf("%w: TC programs: %w (use a kernel with CONFIG_NET_CLS_BPF, 6.6 or later for TCX)", ErrUnsupported, err)
 	}
 	return nil
 }
