@@ -25,6 +25,7 @@ deps-build:
 
 deps-lab:
 	@scripts/apt-ensure.sh $(LAB_PKGS)
+	@scripts/lab-deps.sh
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ftpxdp
