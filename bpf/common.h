@@ -31,6 +31,18 @@ enum pinhole_mode {
 };
 
 /* Control-connection flags (struct ctrl_state.flags). */
+/* Where a direction's stream stopped (struct ctrl_state.midline). */
+enum line_tail {
+	TAIL_LINE_START = 0, /* after a line end: the next byte starts a line */
+	TAIL_MIDLINE = 1,    /* inside a line */
+	TAIL_CR = 2,         /* inside a line, right after a CR */
+};
+
+/* Which side of the gateway a direction's packets arrive from
+ * (struct ctrl_state.sides, two bits per direction d). */
+#define SIDE_BOUND(d) (1 << (2 * (d))) /* learnt from a packet */
+#define SIDE_LOCAL(d) (2 << (2 * (d))) /* inside ingress or host egress, not outside */
+
 enum ctrl_flag {
 	CTRL_PASV_PENDING = 1, /* PASV sent, 227 not yet seen */
 	CTRL_EPSV_PENDING = 2, /* EPSV sent, 229 not yet seen */
@@ -97,6 +109,7 @@ enum counter {
 	COUNTER_REJECT_NO_PENDING,      /* 227/229 with no PASV/EPSV outstanding */
 	COUNTER_REJECT_MULTILINE,       /* 227/229 inside a multi-line reply */
 	COUNTER_REJECT_RATE_LIMIT,
+	COUNTER_REJECT_WRONG_SIDE,      /* a control packet from the side its sender is not on */
 	COUNTER_MAX,
 };
 
@@ -168,11 +181,11 @@ struct ctrl_state {
 	__u64 last_seen_ns;
 	__u32 next_seq[2];  /* [0] client->server, [1] server->client: next byte expected */
 	__u8 seq_known[2];  /* next_seq[dir] is valid */
-	__u8 midline[2];    /* the stream stopped inside a line: the next segment continues it */
+	__u8 midline[2];    /* enum line_tail: where the stream stopped in a line */
 	__u8 flags;         /* enum ctrl_flag */
 	__u8 nholes;        /* entries used in holes[] */
 	__u8 oldest;        /* index of the oldest entry in holes[] */
-	__u8 pad;
+	__u8 sides;         /* SIDE_BOUND/SIDE_LOCAL bits per direction */
 	__u16 ml_code;      /* code of the open multi-line reply (CTRL_MULTILINE) */
 	__u16 pad2;
 	__u32 pad3;

@@ -186,6 +186,8 @@ struct line_env {
 	__u64 now;        /* the real clock, read when a pinhole is stamped */
 	__u32 dir;        /* 0: client -> server, 1: server -> client */
 	__u32 skip_first; /* the first line continues one from an earlier segment */
+	__u32 prev_cr;    /* the byte before the segment was a CR */
+	__u32 line_start; /* offset of the current line in the segment */
 };
 
 
@@ -297,6 +299,25 @@ static __always_inline int addr_equal(const __u32 *a, const __u32 *b)
 	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
 }
 
+/* A NUL, a Telnet IAC (0xFF) or a bare CR anywhere in [start, cr): peers
+ * disagree on what such a line says (C strings end at NUL, Telnet-aware
+ * servers strip IAC sequences, some clients end a line at CR), so an
+ * announcing line holding one opens nothing. Global: verified once. */
+__noinline int line_has_ctl(struct scratch *s, __u32 start, __u32 cr)
+{
+	if (!s)
+		return 1;
+	for (__u32 k = 0; k < LINE_MAX; k++) {
+		__u32 i = start + k;
+		if (i >= cr)
+			break;
+		__u8 c = CH(s, i);
+		if (c == 0 || c == 0xff || c == '\r')
+			return 1;
+	}
+	return 0;
+}
+
 /* Validates and acts on one PORT/EPRT/227/229 line [start, lf]. */
 static __always_inline void announce(struct scratch *s, struct ctrl_state *st, struct line_env *e,
 				     __u32 start, __u32 lf, __u32 kind)
@@ -310,6 +331,10 @@ static __always_inline void announce(struct scratch *s, struct ctrl_state *st, s
 		return;
 	}
 	__u32 cr = lf - 1;
+	if (line_has_ctl(s, start, cr)) {
+		count(COUNTER_REJECT_MALFORMED);
+		return;
+	}
 	struct ftp_arg a = {};
 	int err;
 	switch (kind) {
@@ -394,11 +419,15 @@ static __always_inline void server_line(struct scratch *s, struct ctrl_state *st
 
 	if (st->flags & CTRL_MULTILINE) {
 		/* Only "code SP" with the opening code ends a multi-line reply;
-		 * nothing inside one is acted on. */
-		if (code == st->ml_code && sep == ' ')
+		 * nothing inside one is acted on, and a 227/229 never. The end
+		 * line is the reply: it may accept AUTH or refuse a request. */
+		int end = code == st->ml_code && sep == ' ';
+		if (end)
 			st->flags &= ~CTRL_MULTILINE;
-		count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
-		return;
+		if (!end || pasv) {
+			count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
+			return;
+		}
 	}
 	if (code < 0) {
 		if (up_is_command(w))
@@ -440,12 +469,19 @@ static __always_inline void server_line(struct scratch *s, struct ctrl_state *st
 	count(COUNTER_LINE_OTHER);
 }
 
-/* Global, so the verifier checks it once rather than at every call site. */
-__noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line_env *e,
-			   __u32 start, __u32 lf)
+/* Acts on the line from e->line_start to the LF at lf, and moves
+ * e->line_start past it. Global, so the verifier checks it once rather than
+ * at every call site. */
+__noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line_env *e, __u32 lf)
 {
 	if (!s || !st || !e)
 		return 0;
+	/* A reply line ends only at CRLF: what follows a bare LF (say,
+	 * echoed client text) stays in its line. */
+	if (e->dir == 1 && !(lf ? CH(s, lf - 1) == '\r' : e->prev_cr))
+		return 0;
+	__u32 start = e->line_start;
+	e->line_start = lf + 1;
 	if (e->skip_first) {
 		e->skip_first = 0;
 		count(COUNTER_LINE_PARTIAL);
@@ -469,12 +505,11 @@ __noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line
 /* Finds the line ends of the segment 8 bytes at a time (a SWAR test for
  * LF) and hands each line to handle_line. Global, so the verifier checks
  * the loop once; a plain loop, so no call per word. Returns where the
- * unterminated tail starts (len when the segment ends in LF). */
+ * unterminated tail starts (len when the segment ends at a line end). */
 __noinline __u32 scan_lines(struct scratch *s, struct ctrl_state *st, struct line_env *e, __u32 len)
 {
 	if (!s || !st || !e)
 		return 0;
-	__u32 line_start = 0;
 	for (__u32 w = 0; w < SCAN_MAX / 8; w++) {
 		__u32 base = w * 8;
 		if (base >= len)
@@ -488,13 +523,11 @@ __noinline __u32 scan_lines(struct scratch *s, struct ctrl_state *st, struct lin
 			__u32 i = base + b;
 			if (i >= len)
 				break;
-			if (((v >> (8 * b)) & 0xff) == '\n') {
-				handle_line(s, st, e, line_start, i);
-				line_start = i + 1;
-			}
+			if (((v >> (8 * b)) & 0xff) == '\n')
+				handle_line(s, st, e, i);
 		}
 	}
-	return line_start;
+	return e->line_start;
 }
 
 static __always_inline int load_payload(void *ctx, int is_xdp, __u32 off, void *buf, __u32 len)
@@ -530,44 +563,95 @@ static __always_inline int new_ctrl_state(struct ctrl_key *k, __u64 flags)
 	return bpf_map_update_elem(&ctrl_conns, k, tmpl, flags);
 }
 
+/* How far ahead of the tracked position a segment may start and still move
+ * it (a gap from reordering or loss). A segment further ahead is outside any
+ * window a control connection uses: a forgery, which must not blind the
+ * tracking of the real stream. */
+#define SEQ_RESYNC_MAX 65536
+
+/* Where a direction's stream stops after a segment ending in last, prev the
+ * byte before it. Commands end at LF; replies only at CRLF. */
+static __always_inline __u8 tail_of(__u32 dir, __u8 last, int prev_cr)
+{
+	if (last == '\r')
+		return TAIL_CR;
+	if (last == '\n' && (dir == 0 || prev_cr))
+		return TAIL_LINE_START;
+	return TAIL_MIDLINE;
+}
+
+/* Binds direction d of a control connection to the side of the gateway its
+ * packets arrive from, learnt from the first one: the outside, or the local
+ * side (inside ingress, this host's egress). The local side always wins, so
+ * a forgery from the outside that came first is overruled; a direction bound
+ * to the local side is never accepted from the outside again: that is an
+ * outside host forging an inside host's address (XDP runs before
+ * rp_filter). 0: refuse the packet. Global: verified once. */
+__noinline int side_ok(struct ctrl_state *st, __u32 d)
+{
+	if (!st)
+		return 0;
+	__u8 b = SIDE_BOUND(d & 1), l = SIDE_LOCAL(d & 1);
+	int local = cfg.role != ROLE_OUTSIDE;
+	if (!local && (st->sides & l)) {
+		count(COUNTER_REJECT_WRONG_SIDE);
+		return 0;
+	}
+	st->sides = (st->sides & ~(b | l)) | b | (local ? l : 0);
+	return 1;
+}
+
 static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struct tcphdr *tcp,
 				    __u32 payload_off, __u32 dir)
 {
 	struct line_env env = {};
 	ctrl_key_of(f, tcp, dir, &env.ctrl);
 	env.dir = dir;
+	__u32 d = dir & 1;
 	__u32 seq = bpf_ntohl(tcp->seq);
+	struct ctrl_state *st;
 
 	if (tcp->rst) {
-		if (!bpf_map_delete_elem(&ctrl_conns, &env.ctrl))
+		st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+		if (st && side_ok(st, d) && !bpf_map_delete_elem(&ctrl_conns, &env.ctrl))
 			count(COUNTER_CTRL_CLOSED);
 		return;
 	}
 	if (tcp->syn) {
 		/* The handshake fixes where each direction's first line starts.
 		 * A client SYN starts a fresh state for the 5-tuple. */
+		st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+		if (st && !side_ok(st, d))
+			return;
 		if (dir == 0) {
 			count(COUNTER_CTRL_OPENED);
 			if (new_ctrl_state(&env.ctrl, BPF_ANY))
 				return;
 		}
-		struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+		st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 		if (!st && !new_ctrl_state(&env.ctrl, BPF_NOEXIST))
 			st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 		if (!st)
 			return;
+		side_ok(st, d);
 		st->last_seen_ns = now_fast_ns();
-		st->next_seq[dir & 1] = seq + 1;
-		st->seq_known[dir & 1] = 1;
+		st->next_seq[d] = seq + 1;
+		st->seq_known[d] = 1;
 		return;
 	}
 
 	__u32 plen = f->l3end > payload_off ? f->l3end - payload_off : 0;
-	if (plen == 0)
+	if (plen == 0) {
+		if (!tcp->fin)
+			return;
+		st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+		if (!st || !side_ok(st, d))
+			return;
 		goto fin;
+	}
 	count(COUNTER_CONTROL_SEGMENT);
 
-	struct ctrl_state *st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
+	st = bpf_map_lookup_elem(&ctrl_conns, &env.ctrl);
 	if (!st) {
 		/* Picked up mid-stream (e.g. started after the login): trust
 		 * this segment's start as a line start. */
@@ -576,6 +660,8 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		if (!st)
 			return;
 	}
+	if (!side_ok(st, d))
+		return;
 	if (st->flags & CTRL_TLS) {
 		count(COUNTER_TLS_SEGMENT);
 		goto fin;
@@ -593,34 +679,42 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		return;
 	if (load_payload(ctx, is_xdp, payload_off, s->buf, n))
 		return;
+	/* The last two bytes say where the stream stops. */
 	__u8 last = s->buf[(n - 1) & SCAN_MASK];
+	__u8 prev = s->buf[(n - 2) & SCAN_MASK]; /* n == 1: stale, unused */
 	if (plen > SCAN_MAX) {
 		count(COUNTER_CONTROL_TRUNCATED);
-		if (load_payload(ctx, is_xdp, payload_off + plen - 1, &last, 1))
+		__u8 tail[2];
+		if (load_payload(ctx, is_xdp, payload_off + plen - 2, tail, 2))
 			return;
+		prev = tail[0];
+		last = tail[1];
 	}
 
-	__u32 d = dir & 1;
 	if (cfg.strict_seq && st->seq_known[d]) {
 		__u32 expect = st->next_seq[d];
 		if (seq != expect) {
 			/* A retransmission or a gap: act on nothing in it. If it
-			 * reaches past what was seen, resynchronise after it. */
+			 * reaches past what was seen, but not by more than any
+			 * window, resynchronise after it. */
 			count(COUNTER_SEGMENT_OUT_OF_ORDER);
-			if ((__s32)(seq + plen - expect) > 0) {
+			__s32 ahead = seq + plen - expect;
+			if (ahead > 0 && ahead <= SEQ_RESYNC_MAX) {
 				st->next_seq[d] = seq + plen;
-				st->midline[d] = last != '\n';
+				st->midline[d] = tail_of(d, last, n >= 2 && prev == '\r');
 			}
 			goto fin;
 		}
-		env.skip_first = st->midline[d];
+		env.skip_first = st->midline[d] != TAIL_LINE_START;
 	}
+	env.prev_cr = st->midline[d] == TAIL_CR;
+	int prev_cr = n >= 2 ? prev == '\r' : env.prev_cr;
 
 	if (scan_lines(s, st, &env, n) < n)
 		count(COUNTER_LINE_PARTIAL);
 	st->next_seq[d] = seq + plen;
 	st->seq_known[d] = 1;
-	st->midline[d] = last != '\n';
+	st->midline[d] = tail_of(d, last, prev_cr);
 fin:
 	if (tcp->fin) {
 		if (!bpf_map_delete_elem(&ctrl_conns, &env.ctrl))

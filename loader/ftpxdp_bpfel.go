@@ -101,7 +101,8 @@ const (
 	ftpxdpCounterCOUNTER_REJECT_NO_PENDING       ftpxdpCounter = 46
 	ftpxdpCounterCOUNTER_REJECT_MULTILINE        ftpxdpCounter = 47
 	ftpxdpCounterCOUNTER_REJECT_RATE_LIMIT       ftpxdpCounter = 48
-	ftpxdpCounterCOUNTER_MAX                     ftpxdpCounter = 49
+	ftpxdpCounterCOUNTER_REJECT_WRONG_SIDE       ftpxdpCounter = 49
+	ftpxdpCounterCOUNTER_MAX                     ftpxdpCounter = 50
 )
 
 type ftpxdpCtrlKey struct {
@@ -123,7 +124,7 @@ type ftpxdpCtrlState struct {
 	Flags      uint8
 	Nholes     uint8
 	Oldest     uint8
-	Pad        uint8
+	Sides      uint8
 	MlCode     uint16
 	Pad2       uint16
 	Pad3       uint32

@@ -26,6 +26,9 @@ type Segment struct {
 	Seq           uint32
 	SYN, FIN, RST bool
 	Payload       []byte
+	// Outside says the segment arrived at an outside instance (else at an
+	// inside or egress one): see Conn.sideOK.
+	Outside bool
 }
 
 // Event is one thing the kernel counts while handling a segment.
@@ -52,10 +55,33 @@ const (
 // maxPerControl is the kernel's MAX_PER_CTRL.
 const maxPerControl = 8
 
+// ResyncMax is the kernel's SEQ_RESYNC_MAX: an out-of-order segment moves
+// the tracked position only if it ends at most this far ahead of it.
+const ResyncMax = 65536
+
+// Where a direction's stream stopped, the kernel's enum line_tail.
+const (
+	tailLineStart = 0
+	tailMidline   = 1
+	tailCR        = 2
+)
+
+// tailOf is ftpxdp.c tail_of: commands end at LF, replies only at CRLF.
+func tailOf(d Direction, last byte, prevCR bool) uint8 {
+	switch {
+	case last == '\r':
+		return tailCR
+	case last == '\n' && (d == ClientToServer || prevCR):
+		return tailLineStart
+	}
+	return tailMidline
+}
+
 type connState struct {
 	nextSeq  [2]uint32
 	seqKnown [2]bool
-	midline  [2]bool
+	midline  [2]uint8 // tail*
+	sides    uint8    // sideBound/sideLocal bits per direction
 	flags    uint8
 	nholes   uint8
 	oldest   uint8
@@ -83,8 +109,26 @@ type lineEnv struct {
 	now       uint64
 	dir       Direction
 	skipFirst bool
+	prevCR    bool // the byte before the segment was a CR
 	buf       []byte
 	ev        []Event
+}
+
+// sideOK is ftpxdp.c side_ok: it binds direction d to the side of the
+// gateway its segments arrive from, the local side always winning, and
+// refuses a segment from the outside in a direction bound to the local side
+// (an outside host forging an inside host's address).
+func (c *Conn) sideOK(e *lineEnv, d Direction, outside bool) bool {
+	b, l := uint8(1)<<(2*d), uint8(2)<<(2*d)
+	if outside && c.st.sides&l != 0 {
+		e.count(ReasonWrongSide, nil)
+		return false
+	}
+	c.st.sides = c.st.sides&^(b|l) | b
+	if !outside {
+		c.st.sides |= l
+	}
+	return true
 }
 
 func (e *lineEnv) count(r Reason, line []byte) {
@@ -97,13 +141,16 @@ func (c *Conn) Segment(now uint64, s Segment) []Event {
 	e := &lineEnv{now: now, dir: s.Dir}
 	d := s.Dir & 1
 	if s.RST {
-		if c.st != nil {
+		if c.st != nil && c.sideOK(e, d, s.Outside) {
 			c.st = nil
 			e.count(ReasonCtrlClosed, nil)
 		}
 		return e.ev
 	}
 	if s.SYN {
+		if c.st != nil && !c.sideOK(e, d, s.Outside) {
+			return e.ev
+		}
 		if s.Dir == ClientToServer {
 			e.count(ReasonCtrlOpened, nil)
 			c.st = &connState{}
@@ -111,13 +158,18 @@ func (c *Conn) Segment(now uint64, s Segment) []Event {
 		if c.st == nil {
 			c.st = &connState{}
 		}
+		c.sideOK(e, d, s.Outside)
 		c.st.nextSeq[d] = s.Seq + 1
 		c.st.seqKnown[d] = true
 		return e.ev
 	}
 	plen := len(s.Payload)
 	if plen > 0 {
-		c.payload(e, s, plen)
+		if !c.payload(e, s, plen) {
+			return e.ev
+		}
+	} else if !s.FIN || c.st == nil || !c.sideOK(e, d, s.Outside) {
+		return e.ev // a bare ACK is not looked at
 	}
 	if s.FIN && c.st != nil {
 		c.st = nil
@@ -126,48 +178,64 @@ func (c *Conn) Segment(now uint64, s Segment) []Event {
 	return e.ev
 }
 
-func (c *Conn) payload(e *lineEnv, s Segment, plen int) {
+// payload handles a segment with data; false: refused, FIN not looked at.
+func (c *Conn) payload(e *lineEnv, s Segment, plen int) bool {
 	e.count(ReasonControlSegment, nil)
 	if c.st == nil {
 		c.st = &connState{} // picked up mid-stream
 	}
 	st := c.st
+	d := s.Dir & 1
+	if !c.sideOK(e, d, s.Outside) {
+		return false
+	}
 	if st.flags&flagTLS != 0 {
 		e.count(ReasonTLSSegment, nil)
-		return
+		return true
 	}
 	n := min(plen, ScanMax)
 	e.buf = s.Payload[:n]
 	last := s.Payload[plen-1]
+	segCR := plen >= 2 && s.Payload[plen-2] == '\r'
 	if plen > ScanMax {
 		e.count(ReasonControlTruncated, nil)
 	}
-	d := s.Dir & 1
 	if c.t.cfg.StrictSequence && st.seqKnown[d] {
 		expect := st.nextSeq[d]
 		if s.Seq != expect {
 			e.count(ReasonOutOfOrder, nil)
-			if int32(s.Seq+uint32(plen)-expect) > 0 {
+			if ahead := int32(s.Seq + uint32(plen) - expect); ahead > 0 && ahead <= ResyncMax {
 				st.nextSeq[d] = s.Seq + uint32(plen)
-				st.midline[d] = last != '\n'
+				st.midline[d] = tailOf(d, last, segCR)
 			}
-			return
+			return true
 		}
-		e.skipFirst = st.midline[d]
+		e.skipFirst = st.midline[d] != tailLineStart
+	}
+	e.prevCR = st.midline[d] == tailCR
+	prevCR := segCR
+	if plen < 2 {
+		prevCR = e.prevCR
 	}
 	start := 0
 	for i := range n {
-		if e.buf[i] == '\n' {
-			c.handleLine(e, start, i)
-			start = i + 1
+		if e.buf[i] != '\n' {
+			continue
 		}
+		// A reply line ends only at CRLF.
+		if d == ServerToClient && !(i > 0 && e.buf[i-1] == '\r' || i == 0 && e.prevCR) {
+			continue
+		}
+		c.handleLine(e, start, i)
+		start = i + 1
 	}
 	if start < n {
 		e.count(ReasonLinePartial, e.buf[start:n])
 	}
 	st.nextSeq[d] = s.Seq + uint32(plen)
 	st.seqKnown[d] = true
-	st.midline[d] = last != '\n'
+	st.midline[d] = tailOf(d, last, prevCR)
+	return true
 }
 
 func (c *Conn) handleLine(e *lineEnv, start, lf int) {
@@ -244,12 +312,16 @@ func (c *Conn) serverLine(e *lineEnv, start, lf int) {
 	}
 	if st.flags&flagMultiline != 0 {
 		// Only "code SP" with the opening code ends a multi-line reply;
-		// nothing inside one is acted on.
-		if code == int(st.mlCode) && sep == ' ' {
+		// nothing inside one is acted on, and a 227/229 never. The end
+		// line is the reply: it may accept AUTH or refuse a request.
+		end := code == int(st.mlCode) && sep == ' '
+		if end {
 			st.flags &^= flagMultiline
 		}
-		e.count(other, line)
-		return
+		if !end || pasv {
+			e.count(other, line)
+			return
+		}
 	}
 	if code < 0 {
 		up := upper(line[:4])
@@ -306,6 +378,11 @@ func (c *Conn) announce(e *lineEnv, start, lf int, k Kind) {
 	}
 	if e.buf[lf-1] != '\r' {
 		e.count(ReasonNoCRLF, line)
+		return
+	}
+	// NUL, Telnet IAC or a bare CR: peers disagree on what the line says.
+	if bytes.ContainsAny(e.buf[start:lf-1], "\x00\r") || bytes.IndexByte(e.buf[start:lf-1], 0xff) >= 0 {
+		e.count(ReasonMalformed, line)
 		return
 	}
 	a, r := Parse(k, e.buf[start:lf-1], c.v6())

@@ -44,6 +44,7 @@ const (
 	ReasonNoPending       Reason = "reject_no_pending"
 	ReasonMultiline       Reason = "reject_multiline"
 	ReasonRateLimit       Reason = "reject_rate_limit"
+	ReasonWrongSide       Reason = "reject_wrong_side"
 
 	ReasonSYNAllowedPinhole Reason = "syn_allowed_pinhole"
 	ReasonSYNRetransmit     Reason = "syn_retransmit_grace"
@@ -65,6 +66,7 @@ var Reasons = []Reason{
 	ReasonAddressMismatch, ReasonLowPort, ReasonRange, ReasonFamilyMismatch,
 	ReasonMalformed, ReasonNoCRLF, ReasonOverlong, ReasonMapFull,
 	ReasonWrongDirection, ReasonNoPending, ReasonMultiline, ReasonRateLimit,
+	ReasonWrongSide,
 	ReasonSYNAllowedPinhole, ReasonSYNRetransmit, ReasonSYNNoPinhole,
 	ReasonSYNExpired, ReasonSYNConsumed,
 }
