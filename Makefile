@@ -6,6 +6,8 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN       := bin/ftpxdp
 GOFLAGS_TEST ?=
 FUZZTIME  ?= 20s
+# Minimising each new input may take 60 s by default: longer than FUZZTIME.
+FUZZMINTIME ?= 2s
 
 # Debian packages: to build the kernel program, and to run the labs.
 BUILD_PKGS := clang llvm libbpf-dev linux-libc-dev bpftool
@@ -49,7 +51,7 @@ fuzz:
 	@for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include=*_test.go . | sed 's/func //' | sort -u); do \
 	  pkg=$$(grep -rlE "^func $$t\(" --include=*_test.go . | head -1 | xargs dirname); \
 	  echo "fuzz $$t in $$pkg for $(FUZZTIME)"; \
-	  FTPXDP_REQUIRE_KERNEL=1 $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  FTPXDP_REQUIRE_KERNEL=1 $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg || exit 1; \
 	done
 
 clean:
