@@ -59,6 +59,7 @@ func FuzzKernelVsReference(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.mode, s.script)
 		f.Add(s.mode^modeAlt^modeTC, s.script)
+		f.Add(s.mode^modeGateway, s.script)
 	}
 	f.Fuzz(func(t *testing.T, mode uint8, script []byte) {
 		differential(t, mode, script)
@@ -83,6 +84,17 @@ type diffRun struct {
 	s     *session
 	now   uint64
 	start [2]uint32 // seq of the previous segment in each direction
+	// gateway: the client's control packets arrive at the inside program.
+	gateway bool
+}
+
+// via returns the program a control packet in direction dir arrives at,
+// and whether that is the outside one.
+func (r *diffRun) via(dir pinhole.Direction, forged bool) (*Instance, bool) {
+	if r.gateway && dir == pinhole.ClientToServer && !forged {
+		return r.h.other(), false
+	}
+	return r.h.in, true
 }
 
 func differential(t *testing.T, mode uint8, script []byte) {
@@ -97,6 +109,7 @@ func differential(t *testing.T, mode uint8, script []byte) {
 		r.s = newSession(cli6, srv6)
 	}
 	r.conn = r.ref.Conn(r.s.ctl)
+	r.gateway = mode&modeGateway != 0
 	r.start = r.s.seq
 	if mode&modeNoHandshake == 0 {
 		r.handshake()
@@ -119,13 +132,17 @@ func differential(t *testing.T, mode uint8, script []byte) {
 func (r *diffRun) handshake() {
 	syn := r.s.tcp(pinhole.ClientToServer)
 	syn.SYN, syn.Seq = true, r.s.seq[0]-1
-	ev := r.conn.Segment(r.now, pinhole.Segment{Dir: pinhole.ClientToServer, SYN: true, Seq: syn.Seq})
-	ev = append(ev, pinhole.Event{Reason: "syn_allowed_rule"})
-	r.check("client SYN", syn, Pass, ev)
+	in, outside := r.via(pinhole.ClientToServer, false)
+	ev := r.conn.Segment(r.now, pinhole.Segment{Dir: pinhole.ClientToServer, SYN: true, Seq: syn.Seq, Outside: outside})
+	if outside {
+		ev = append([]pinhole.Event{{Reason: "syn_allowed_rule"}}, ev...)
+	}
+	r.check("client SYN", in, syn, Pass, ev)
 	sa := r.s.tcp(pinhole.ServerToClient)
 	sa.SYN, sa.ACK, sa.Seq = true, true, r.s.seq[1]-1
-	ev = r.conn.Segment(r.now, pinhole.Segment{Dir: pinhole.ServerToClient, SYN: true, Seq: sa.Seq})
-	r.check("server SYN-ACK", sa, Pass, ev)
+	in, outside = r.via(pinhole.ServerToClient, false)
+	ev = r.conn.Segment(r.now, pinhole.Segment{Dir: pinhole.ServerToClient, SYN: true, Seq: sa.Seq, Outside: outside})
+	r.check("server SYN-ACK", in, sa, Pass, ev)
 }
 
 func (r *diffRun) op(what string, op byte, payload []byte) {
@@ -134,7 +151,7 @@ func (r *diffRun) op(what string, op byte, payload []byte) {
 	switch op {
 	case 'S', 's', 'H':
 		dir = pinhole.ServerToClient
-	case 'C', 'c', 'G', 'F', 'R', 'Y':
+	case 'C', 'c', 'G', 'F', 'R', 'Y', 'X':
 	case 'T':
 		r.now += digits(payload) * uint64(time.Second)
 		return
@@ -155,9 +172,10 @@ func (r *diffRun) op(what string, op byte, payload []byte) {
 	case 'G', 'H':
 		seq += 7
 	}
+	in, outside := r.via(dir, op == 'X')
 	p := r.s.tcp(dir)
 	p.ACK, p.Seq = true, seq
-	seg := pinhole.Segment{Dir: dir, Seq: seq}
+	seg := pinhole.Segment{Dir: dir, Seq: seq, Outside: outside}
 	switch op {
 	case 'R':
 		p.RST, seg.RST = true, true
@@ -171,7 +189,7 @@ func (r *diffRun) op(what string, op byte, payload []byte) {
 			r.s.seq[dir] = end
 		}
 	}
-	r.check(what, p, Pass, r.conn.Segment(r.now, seg))
+	r.check(what, in, p, Pass, r.conn.Segment(r.now, seg))
 }
 
 // dataSYN sends the first SYN of a data connection: "port" or
@@ -198,16 +216,16 @@ func (r *diffRun) dataSYN(what string, op byte, payload []byte) {
 	}
 	p := r.s.tcp(pinhole.ClientToServer)
 	p.Src, p.Dst, p.SYN = src, dst, true
-	r.check(what, p, want, []pinhole.Event{{Reason: reason}})
+	r.check(what, r.h.in, p, want, []pinhole.Event{{Reason: reason}})
 }
 
-// check runs p through the kernel and compares its verdict, counters and
-// pinholes with the reference's.
-func (r *diffRun) check(what string, p testutil.TCP, want Verdict, ev []pinhole.Event) {
+// check runs p through the kernel program in and compares its verdict,
+// counters and pinholes with the reference's.
+func (r *diffRun) check(what string, in *Instance, p testutil.TCP, want Verdict, ev []pinhole.Event) {
 	t, h := r.t, r.h
 	t.Helper()
 	h.setClock(r.now)
-	if v := h.run(p.Frame()); v != want {
+	if v := h.runOn(in, p.Frame()); v != want {
 		t.Fatalf("%s: kernel verdict %s, reference %s", what, v, want)
 	}
 	wantC := map[string]uint64{}

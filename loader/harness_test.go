@@ -23,9 +23,12 @@ import (
 const baseClock = uint64(1_000_000_000_000)
 
 type harness struct {
-	t    testing.TB
-	dp   *Datapath
-	in   *Instance
+	t  testing.TB
+	dp *Datapath
+	in *Instance
+	// peer is an instance of the other role on the same maps and counter
+	// slot (a gateway's inside and outside), loaded on first use.
+	peer *Instance
 	prev map[string]uint64
 	now  uint64
 }
@@ -100,15 +103,44 @@ func clearMap(m *ebpf.Map) error {
 
 func (h *harness) setClock(ns uint64) {
 	h.t.Helper()
-	if err := h.in.SetClock(ns); err != nil {
-		h.t.Fatalf("set clock: %v", err)
+	for _, in := range []*Instance{h.in, h.peer} {
+		if in == nil {
+			continue
+		}
+		if err := in.SetClock(ns); err != nil {
+			h.t.Fatalf("set clock: %v", err)
+		}
 	}
 	h.now = ns
 }
 
 func (h *harness) run(frame []byte) Verdict {
 	h.t.Helper()
-	v, err := h.in.Run(frame)
+	return h.runOn(h.in, frame)
+}
+
+// other returns the instance of the other role (Inside for Outside, else
+// Outside), on the same maps and counter slot.
+func (h *harness) other() *Instance {
+	h.t.Helper()
+	if h.peer == nil {
+		role := Outside
+		if h.in.Role == Outside {
+			role = Inside
+		}
+		in, err := h.dp.Instance(h.in.Hook, role, h.in.Slot)
+		if err != nil {
+			h.t.Fatalf("load the %s program: %v", role, err)
+		}
+		h.peer = in
+		h.setClock(h.now)
+	}
+	return h.peer
+}
+
+func (h *harness) runOn(in *Instance, frame []byte) Verdict {
+	h.t.Helper()
+	v, err := in.Run(frame)
 	if err != nil {
 		h.t.Fatalf("run: %v", err)
 	}

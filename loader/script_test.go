@@ -23,11 +23,16 @@ import (
 //	A / P   data SYN, active (server -> client) / passive (client ->
 //	        server), to the port the payload's digits name
 //	T       advance the clock by the payload's digits in seconds
+//	X       client segment in order, forged on the outside (gateway mode)
 //
 // Any other op byte is a client (even) or server (odd) segment in order.
 //
+// Packets arrive at the outside program, except in gateway mode, where the
+// client's control packets arrive at the inside one (a gateway in front of
+// FTP clients).
+//
 // The seed files in testdata/corpus/control/*.txt write scripts as text:
-// "# comment", "mode v6 alt nohandshake tc" (any of them), and one segment
+// "# comment", "mode v6 alt nohandshake tc gateway" (any of them), and one segment
 // per line: an op letter, a space, then the payload, to which CRLF is added;
 // or the op letter, a space and a Go-quoted string, taken exactly.
 
@@ -37,6 +42,7 @@ const (
 	modeAlt                     // the alternative settings (see fuzzConfigs)
 	modeNoHandshake             // picked up mid-stream
 	modeTC                      // the TC program instead of XDP
+	modeGateway                 // the client's control packets at the inside program
 )
 
 // seedScript is one seed file read into the fuzz test's arguments.
@@ -80,7 +86,7 @@ func parseSeed(b []byte) (uint8, []byte, error) {
 			continue
 		case strings.HasPrefix(line, "mode "):
 			for _, w := range strings.Fields(line)[1:] {
-				bit, ok := map[string]uint8{"v4": 0, "v6": modeV6, "alt": modeAlt, "nohandshake": modeNoHandshake, "tc": modeTC, "xdp": 0}[w]
+				bit, ok := map[string]uint8{"v4": 0, "v6": modeV6, "alt": modeAlt, "nohandshake": modeNoHandshake, "tc": modeTC, "xdp": 0, "gateway": modeGateway}[w]
 				if !ok {
 					return 0, nil, fmt.Errorf("line %d: unknown mode %q", n, w)
 				}
