@@ -741,6 +741,13 @@ static __always_inline int process(void *ctx, int is_xdp, void *data, void *data
 		return VERDICT_PASS;
 	if (r < 0) {
 		count(COUNTER_UNPARSED_L3);
+		/* An IPv6 header chain too long to walk may hide a SYN from
+		 * the filter: fail closed on the outside. */
+		if (r == -2 && cfg.role == ROLE_OUTSIDE) {
+			if (!cfg.observe)
+				return VERDICT_DROP;
+			count(COUNTER_PACKET_WOULD_DROP);
+		}
 		return VERDICT_PASS;
 	}
 	if (f.l4proto != IPPROTO_TCP)

@@ -141,6 +141,11 @@ static __always_inline int parse_ipv6hdr(struct cursor *c, void *start, struct f
 	}
 	if (c->pos > c->end)
 		return -1;
+	/* More extension headers than we walk: what follows (maybe a TCP SYN)
+	 * is unknown, and the receiver walks them all. */
+	if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	    next == IPPROTO_FRAGMENT || next == IPPROTO_AH)
+		return -2;
 	f->l4proto = next;
 	f->l4off = c->pos - start;
 	return 0;
