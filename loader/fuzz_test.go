@@ -121,7 +121,7 @@ func differential(t *testing.T, mode uint8, script []byte) {
 		if len(seg) == 0 {
 			continue
 		}
-		payload := seg[1:]
+		payload := unescapePayload(seg[1:])
 		if len(payload) > maxPayload {
 			payload = payload[:maxPayload]
 		}

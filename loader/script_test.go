@@ -26,6 +26,7 @@ import (
 //	X       client segment in order, forged on the outside (gateway mode)
 //
 // Any other op byte is a client (even) or server (odd) segment in order.
+// In a payload, 0x01 0x02 stands for NUL and 0x01 0x03 for 0x01.
 //
 // Packets arrive at the outside program, except in gateway mode, where the
 // client's control packets arrive at the inside one (a gateway in front of
@@ -105,10 +106,7 @@ func parseSeed(b []byte) (uint8, []byte, error) {
 			}
 			payload = []byte(s)
 		}
-		if bytes.IndexByte(payload, 0) >= 0 {
-			return 0, nil, fmt.Errorf("line %d: NUL separates segments, it cannot be in one", n)
-		}
-		script = append(script, append([]byte{line[0]}, payload...))
+		script = append(script, append([]byte{line[0]}, escapePayload(payload)...))
 	}
 	if err := sc.Err(); err != nil {
 		return 0, nil, err
@@ -126,4 +124,31 @@ func digits(b []byte) uint64 {
 		v = v*10 + uint64(c-'0')
 	}
 	return v
+}
+
+// escapePayload writes NUL and 0x01 as the script's escapes.
+func escapePayload(b []byte) []byte {
+	var out []byte
+	for _, c := range b {
+		if c <= 1 {
+			out = append(out, 1, c+2)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// unescapePayload reads the script's escapes back.
+func unescapePayload(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == 1 && i+1 < len(b) && (b[i+1] == 2 || b[i+1] == 3) {
+			out = append(out, b[i+1]-2)
+			i++
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
 }

@@ -181,6 +181,24 @@ func TestConnLines(t *testing.T) {
 			[]Reason{ReasonOutOfOrder, ReasonLinePartial, ReasonLinePASV}, 0},
 		{"fin closes", ctl4, nil, []step{{c2s, "QUIT\r\n", 0, true}},
 			[]Reason{ReasonLineOther, ReasonCtrlClosed}, 0},
+		{"reply ends only at CRLF", ctl4, nil, []step{{c2s, "PASV\r\n", 0, false}, {s2c, "550 x\n227 (192,0,2,10,4,1)\r\n", 0, false}},
+			[]Reason{ReasonLinePASV, ReasonLineOther}, 0},
+		{"command ends at bare LF", ctl4, nil, []step{{c2s, "NOOP\nPASV\r\n", 0, false}},
+			[]Reason{ReasonLineOther, ReasonLinePASV}, 0},
+		{"reply CR and LF split across segments", ctl4, nil, []step{{c2s, "PASV\r\n", 0, false}, {s2c, "200 ok\r", 0, false}, {s2c, "\n227 (192,0,2,10,4,1)\r\n", 0, false}},
+			[]Reason{ReasonLinePASV, ReasonLinePartial, ReasonLinePartial, ReasonLine227, ReasonPassiveV4}, 1},
+		{"NUL in an announcement", ctl4, nil, []step{{c2s, "PORT 10,0,0,2,4,1\x00\r\n", 0, false}},
+			[]Reason{ReasonLinePORT, ReasonMalformed}, 0},
+		{"IAC in an announcement", ctl4, nil, []step{{c2s, "PASV\r\n", 0, false}, {s2c, "227 \xff\xf4(192,0,2,10,4,1)\r\n", 0, false}},
+			[]Reason{ReasonLinePASV, ReasonLine227, ReasonMalformed}, 0},
+		{"bare CR in an announcement", ctl4, nil, []step{{c2s, "PORT 10,0,0,2,4,1\rPORT 10,0,0,2,4,2\r\n", 0, false}},
+			[]Reason{ReasonLinePORT, ReasonMalformed}, 0},
+		{"multi-line 234 starts TLS", ctl4, nil, []step{{c2s, "AUTH TLS\r\n", 0, false}, {s2c, "234-go\r\n234 on\r\n", 0, false}, {c2s, "PORT 10,0,0,2,4,1\r\n", 0, false}},
+			[]Reason{ReasonLineAUTH, ReasonLineOther, ReasonLine234, ReasonTLSSession, ReasonTLSSegment}, 0},
+		{"multi-line error clears pending", ctl4, nil, []step{{c2s, "PASV\r\n", 0, false}, {s2c, "425-no\r\n425 no\r\n227 (192,0,2,10,4,1)\r\n", 0, false}},
+			[]Reason{ReasonLinePASV, ReasonLineOther, ReasonLineOther, ReasonLine227, ReasonNoPending}, 0},
+		{"far-future segment does not move the position", ctl4, nil, []step{{c2s, "PORT 10,0,0,2,4,1\r\n", 1001 + ResyncMax, false}, {c2s, "PASV\r\n", 1001, false}},
+			[]Reason{ReasonOutOfOrder, ReasonLinePASV}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,5 +317,39 @@ func TestTableSYN(t *testing.T) {
 	run(t, tb, ctl4, []step{{c2s, "PORT 10,0,0,2,4,2\r\n", 0, false}})
 	if got := tb.SYN(100+uint64(cfg.PinholeTimeout), src, netip.MustParseAddrPort("10.0.0.2:1026")); got != ReasonSYNExpired {
 		t.Errorf("unused pinhole at its expiry: %s", got)
+	}
+}
+
+func TestConnSides(t *testing.T) {
+	tb := NewTable(testConfig())
+	cn := tb.Conn(ctl4)
+	reasons := func(s Segment) []Reason {
+		var out []Reason
+		for _, e := range cn.Segment(1, s) {
+			out = append(out, e.Reason)
+		}
+		return out
+	}
+	// The client is seen on the local side first; the same direction from
+	// the outside is a forgery.
+	if got := reasons(Segment{Dir: c2s, Seq: 1, Payload: []byte("NOOP\r\n")}); !slices.Equal(got, []Reason{ReasonControlSegment, ReasonLineOther}) {
+		t.Fatalf("local client: %v", got)
+	}
+	forged := Segment{Dir: c2s, Seq: 7, Payload: []byte("PORT 10,0,0,2,4,1\r\n"), Outside: true}
+	if got := reasons(forged); !slices.Equal(got, []Reason{ReasonControlSegment, ReasonWrongSide}) {
+		t.Fatalf("forged client: %v", got)
+	}
+	if got := reasons(Segment{Dir: c2s, RST: true, Outside: true}); !slices.Equal(got, []Reason{ReasonWrongSide}) || !cn.Tracked() {
+		t.Fatalf("forged RST: %v, tracked %v", got, cn.Tracked())
+	}
+	// The server's direction arrives from the outside, as it should.
+	if got := reasons(Segment{Dir: s2c, Seq: 1, Payload: []byte("200 ok\r\n"), Outside: true}); !slices.Equal(got, []Reason{ReasonControlSegment, ReasonLineOther}) {
+		t.Fatalf("server from outside: %v", got)
+	}
+	// The outside seen first is overruled by the local side.
+	cn2 := tb.Conn(ctl6)
+	cn2.Segment(1, Segment{Dir: c2s, Seq: 1, Payload: []byte("NOOP\r\n"), Outside: true})
+	if ev := cn2.Segment(1, Segment{Dir: c2s, Seq: 7, Payload: []byte("NOOP\r\n")}); len(ev) != 2 || ev[1].Reason != ReasonLineOther {
+		t.Fatalf("local after outside: %v", ev)
 	}
 }
