@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -18,7 +19,17 @@ func main() {
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ftpxdp: "+err.Error())
+		fmt.Fprintln(os.Stderr, "ftpxdp: "+oneLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// oneLine folds a message onto one line: cobra's own errors (an unknown
+// command with its suggestions) span several.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.HasPrefix(s, "unknown command") && !strings.Contains(s, "Did you mean") {
+		s += ": see 'ftpxdp --help'"
+	}
+	return s
 }

@@ -44,17 +44,46 @@ func (p *policyFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&p.rateBurst, "rate-burst", d.RateBurst, "pinholes one client address may create per window")
 }
 
+// check names the flag of the first value the kernel program cannot take,
+// and what to give instead.
+func (p *policyFlags) check() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", loader.ErrInvalidConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case len(p.controlPorts) == 0:
+		return bad("--control-port: give at least one port, e.g. 21")
+	case len(p.controlPorts) > loader.MaxControlPorts:
+		return bad("--control-port: at most %d ports, got %d", loader.MaxControlPorts, len(p.controlPorts))
+	case p.minPort == 0 || p.minPort > 65535:
+		return bad("--min-port %d is not a port (1-65535)", p.minPort)
+	case p.timeout <= 0:
+		return bad("--pinhole-timeout %s must be positive, e.g. 5m", p.timeout)
+	case p.grace < 0:
+		return bad("--syn-grace %s must not be negative, e.g. 5s", p.grace)
+	case p.maxPerControl < 1 || p.maxPerControl > loader.MaxPerControlLimit:
+		return bad("--max-per-control %d: use 1 to %d", p.maxPerControl, loader.MaxPerControlLimit)
+	case p.maxPinholes < 1:
+		return bad("--max-pinholes must be at least 1, e.g. 65536")
+	case p.rateWindow < 0:
+		return bad("--rate-window %s must not be negative (0 turns the limit off)", p.rateWindow)
+	case p.rateWindow > 0 && p.rateBurst == 0:
+		return bad("--rate-burst must be at least 1 while --rate-window is set (--rate-window 0 turns the limit off)")
+	}
+	return nil
+}
+
 func (p *policyFlags) config() (loader.Config, []loader.AllowRule, error) {
 	c := loader.DefaultConfig()
+	if err := p.check(); err != nil {
+		return c, nil, err
+	}
 	c.ControlPorts = nil
 	for _, cp := range p.controlPorts {
 		if cp == 0 || cp > 65535 {
 			return c, nil, fmt.Errorf("%w: --control-port %d is not a port (1-65535)", loader.ErrInvalidConfig, cp)
 		}
 		c.ControlPorts = append(c.ControlPorts, uint16(cp))
-	}
-	if p.minPort > 65535 {
-		return c, nil, fmt.Errorf("%w: --min-port %d is not a port (1-65535)", loader.ErrInvalidConfig, p.minPort)
 	}
 	c.MinPort = uint16(p.minPort)
 	c.PinholeTimeout = p.timeout

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -45,7 +46,12 @@ with or without it; 'detach' removes everything.`,
 		newDetachCmd(g),
 		newPinholesCmd(g),
 		newStatusCmd(g),
+		newReplayCmd(),
 		newVersionCmd(),
 	)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: see '%s --help'", err, c.CommandPath())
+	})
+	registerCompletions(root)
 	return root
 }
