@@ -71,14 +71,14 @@ func TestHostileSeeds(t *testing.T) {
 // sequence number: 0 in order, 1 the previous segment's, 2 ahead by the next
 // byte, 3 far (a million times one more than the next byte).
 const (
-	opSegment    = iota // a length byte, then the payload (see hostilePayload)
-	opSegmentFIN        // the same, with FIN
-	opSYN               // a SYN (SYN-ACK from the server)
-	opFIN               // a bare FIN
-	opRST               // a RST
-	opProbeActive       // a data SYN from the server to a client port (two bytes)
-	opProbePassive      // a data SYN from the client to a server port (two bytes)
-	opTick              // the clock moves by the next byte in seconds
+	opSegment      = iota // a length byte, then the payload (see hostilePayload)
+	opSegmentFIN          // the same, with FIN
+	opSYN                 // a SYN (SYN-ACK from the server)
+	opFIN                 // a bare FIN
+	opRST                 // a RST
+	opProbeActive         // a data SYN from the server to a client port (two bytes)
+	opProbePassive        // a data SYN from the client to a server port (two bytes)
+	opTick                // the clock moves by the next byte in seconds
 	opKinds
 )
 
