@@ -141,8 +141,8 @@ Without --sort the list streams in map order, in constant memory.`,
 	fs.BoolVar(&f.json, "json", false, "print a JSON array (field names are stable)")
 	fs.BoolVarP(&f.watch, "watch", "w", false, "refresh in place until interrupted")
 	fs.DurationVar(&f.interval, "interval", time.Second, "refresh interval of --watch")
-	fs.StringVar(&f.sortBy, "sort", "", "sort by age, left, source, destination or hits (buffers the list)")
-	fs.StringVar(&f.addr, "addr", "", "only pinholes naming this address or prefix (source, destination or control)")
+	fs.StringVar(&f.sortBy, "sort", "", "sort by `KEY`: age, left, source, destination or hits (buffers the list)")
+	fs.StringVar(&f.addr, "addr", "", "only pinholes naming this `ADDR` or prefix as source, destination or control")
 	fs.BoolVar(&f.all, "all", false, "include expired pinholes not yet swept")
 	cmd.AddCommand(newFlushCmd(g))
 	return cmd
@@ -294,6 +294,6 @@ Their data connections are refused from then on, unless announced again.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&match, "match", "", "only pinholes naming this address or prefix")
+	cmd.Flags().StringVar(&match, "match", "", "only pinholes naming this `ADDR` or prefix as source, destination or control")
 	return cmd
 }

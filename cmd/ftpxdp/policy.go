@@ -29,12 +29,12 @@ type policyFlags struct {
 
 func (p *policyFlags) register(fs *pflag.FlagSet) {
 	d := loader.DefaultConfig()
-	fs.StringArrayVar(&p.allow, "allow", nil, "admit new connections to tcp/PORT[@ADDR] on the outside without a pinhole (repeatable), e.g. tcp/21@192.0.2.10 for a protected server")
-	fs.UintSliceVar(&p.controlPorts, "control-port", []uint{21}, "TCP port(s) read as FTP control, at most 4 (repeatable or comma-separated)")
-	fs.UintVar(&p.minPort, "min-port", uint(d.MinPort), "lowest data port a pinhole may open")
-	fs.DurationVar(&p.timeout, "pinhole-timeout", d.PinholeTimeout, "how long a pinhole waits for its connection")
+	fs.StringArrayVar(&p.allow, "allow", nil, "admit new connections to `tcp/PORT[@ADDR]` on the outside without a pinhole (repeatable), e.g. tcp/21@192.0.2.10 for a protected server")
+	fs.UintSliceVar(&p.controlPorts, "control-port", []uint{21}, "TCP `PORT` read as FTP control (repeatable or comma-separated; at most 4)")
+	fs.UintVar(&p.minPort, "min-port", uint(d.MinPort), "lowest data `PORT` a pinhole may open")
+	fs.DurationVar(&p.timeout, "pinhole-timeout", d.PinholeTimeout, "how long a pinhole waits for its data connection before it expires")
 	fs.DurationVar(&p.grace, "syn-grace", d.SYNGrace, "how long a used pinhole still admits retransmissions of its SYN")
-	fs.IntVar(&p.maxPerControl, "max-per-control", d.MaxPerControl, "outstanding pinholes per control connection (1-8); a new one replaces the oldest")
+	fs.IntVar(&p.maxPerControl, "max-per-control", d.MaxPerControl, "outstanding pinholes per control connection, 1 to 8; a new one replaces the oldest")
 	fs.Uint32Var(&p.maxPinholes, "max-pinholes", d.MaxPinholes, "capacity of the pinhole map (fixed while pinned)")
 	fs.BoolVar(&p.observe, "observe", false, "never drop: count what enforcement would drop (for rollout)")
 	fs.BoolVar(&p.loose, "loose", false, "accept a 227 naming another address than the server's (server behind NAT); the pinhole still opens only to the server")

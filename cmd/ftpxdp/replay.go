@@ -79,7 +79,7 @@ Examples:
 	fs := cmd.Flags()
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per event, then a summary (field names above)")
 	fs.StringArrayVar(&f.insideNets, "inside-net", nil,
-		"a packet from this prefix comes from the inside (repeatable; default: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7)")
+		"packets from this `CIDR` come from the inside (repeatable; default: the private ranges 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 and fc00::/7)")
 	f.policy.register(fs)
 	return cmd
 }

@@ -39,7 +39,7 @@ with or without it; 'detach' removes everything.`,
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}
-	root.PersistentFlags().StringVar(&g.pinPath, "pin-path", loader.DefaultPinPath, "bpffs directory of the pinned maps and links")
+	root.PersistentFlags().StringVar(&g.pinPath, "pin-path", loader.DefaultPinPath, "bpffs `DIR` of the pinned maps and links")
 	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "log debug messages")
 	root.AddCommand(
 		newRunCmd(g),
@@ -53,5 +53,6 @@ with or without it; 'detach' removes everything.`,
 		return fmt.Errorf("%w: see '%s --help'", err, c.CommandPath())
 	})
 	registerCompletions(root)
+	wrapFlagUsages(root)
 	return root
 }

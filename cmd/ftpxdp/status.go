@@ -50,7 +50,7 @@ capacity; and the counters that are not zero, summed over interfaces.`,
 			return printStatus(cmd.OutOrStdout(), r)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (field names are stable)")
 	return cmd
 }
 

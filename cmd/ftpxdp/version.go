@@ -32,7 +32,11 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, revision and Go version",
-		Args:  cobra.NoArgs,
+		Long: `Prints the version of this binary, the VCS revision it was built from
+and the Go version that built it. Release builds set the version with
+-ldflags "-X main.version=v1.2.3"; 'go install' of a tagged module takes it
+from the tag.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, r, g := buildInfo()
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "ftpxdp %s (revision %s, %s)\n", v, r, g)
