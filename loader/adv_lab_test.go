@@ -31,7 +31,7 @@ import (
 
 type advLab struct {
 	in, gw, out string // namespace names
-	g           *gw     // the datapath, attached by attach()
+	g           *gw    // the datapath, attached by attach()
 }
 
 var (
