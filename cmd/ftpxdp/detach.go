@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,9 @@ under --pin-path. Refuses while a daemon holds the state: stop it first.`,
 				return err
 			}
 			if err := loader.Detach(g.pinPath); err != nil {
+				if errors.Is(err, loader.ErrNotLoaded) {
+					return fmt.Errorf("%w: nothing to detach (give the --pin-path 'ftpxdp run' used)", err)
+				}
 				return err
 			}
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "detached; removed %s\n", g.pinPath)

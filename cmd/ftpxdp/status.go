@@ -55,15 +55,15 @@ capacity; and the counters that are not zero, summed over interfaces.`,
 }
 
 func readStatus(pinPath string) (statusReport, error) {
-	hooks, err := loader.Hooks(pinPath)
-	if err != nil {
-		return statusReport{}, err
-	}
-	dp, err := loader.Open(pinPath)
+	dp, err := loader.Open(pinPath) // first: its error says how to fix the pin path
 	if err != nil {
 		return statusReport{}, err
 	}
 	defer dp.Close()
+	hooks, err := loader.Hooks(pinPath)
+	if err != nil {
+		return statusReport{}, err
+	}
 	usage, err := dp.Usage()
 	if err != nil {
 		return statusReport{}, err
