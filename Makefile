@@ -15,7 +15,7 @@ LAB_PKGS   := iproute2 nftables tcpdump lftp curl ftp python3 iperf3 procps
 
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: all build generate check-generated deps deps-build deps-lab test test-unit test-kernel fuzz demo bench clean
+.PHONY: all build generate check-generated deps deps-build deps-lab test test-unit test-kernel fuzz demo bench clean completion
 
 all: build
 
@@ -31,6 +31,13 @@ deps-lab:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ftpxdp
+
+# Regenerate the shell completion scripts in contrib/completion (a test
+# fails when they are stale).
+completion: build
+	$(BIN) completion bash > contrib/completion/ftpxdp.bash
+	$(BIN) completion zsh > contrib/completion/_ftpxdp
+	$(BIN) completion fish > contrib/completion/ftpxdp.fish
 
 # Regenerate the committed eBPF objects (needs clang).
 generate: deps-build
