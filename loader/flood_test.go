@@ -171,6 +171,9 @@ func TestFlood(t *testing.T) {
 	}
 	c := g.counters()
 	t.Logf("%d segments (%d own-address PORTs): %v", n, churn, c.NonZero())
+	if u := g.usage("ctrl_conns"); !testing.Short() && u.Entries < int(u.Capacity)*9/10 {
+		t.Errorf("ctrl_conns holds %d of %d: the flood did not press on it", u.Entries, u.Capacity)
+	}
 
 	// Nothing hostile opened: every pinhole is a flood client's own PORT
 	// (to its own address) or one of the two legitimate ones.

@@ -71,7 +71,7 @@ func TestHostileSeeds(t *testing.T) {
 // sequence number: 0 in order, 1 the previous segment's, 2 ahead by the next
 // byte, 3 far (a million times one more than the next byte).
 const (
-	opSegment      = iota // a length byte, then the payload (see hostilePayload)
+	opSegment      = iota // a length byte, then the payload (see payload)
 	opSegmentFIN          // the same, with FIN
 	opSYN                 // a SYN (SYN-ACK from the server)
 	opFIN                 // a bare FIN
