@@ -15,12 +15,12 @@ LAB_PKGS   := iproute2 nftables tcpdump lftp curl ftp python3 iperf3 procps
 
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: all build generate check-generated deps deps-build deps-lab test test-unit test-kernel fuzz demo bench clean completion
+.PHONY: all build generate check-generated deps deps-build deps-lab deps-prometheus check-prometheus test test-unit test-kernel fuzz demo bench clean completion
 
 all: build
 
 # deps-* install only what is missing, so they are cheap to run every time.
-deps: deps-build deps-lab
+deps: deps-build deps-lab deps-prometheus
 
 deps-build:
 	@scripts/apt-ensure.sh $(BUILD_PKGS)
@@ -28,6 +28,18 @@ deps-build:
 deps-lab:
 	@scripts/apt-ensure.sh $(LAB_PKGS)
 	@scripts/lab-deps.sh
+
+# The Prometheus server and promtool (Debian's prometheus), for the metrics
+# tests; the install does not start the packaged service.
+deps-prometheus:
+	@scripts/prometheus-deps.sh
+
+# The alert rules and the example scrape configuration, and the alerts' unit
+# tests (make test runs the same checks from metrics/contrib_test.go).
+check-prometheus: deps-prometheus
+	promtool check rules contrib/prometheus/ftpxdp-alerts.yml
+	promtool check config contrib/prometheus/prometheus.yml
+	promtool test rules contrib/prometheus/ftpxdp-alerts.test.yml
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ftpxdp

@@ -156,9 +156,7 @@ func TestCollectorExportsEveryKernelCounter(t *testing.T) {
 	perIface := map[string]int{}
 	var exported float64
 	for _, f := range c.families {
-		name := strings.Fields(f.desc.String())[1] // Desc{fqName: "name", ...}
-		name = strings.Trim(name, `",`)
-		for k, v := range seriesOf(all, name) {
+		for k, v := range seriesOf(all, descName(f.desc)) {
 			exported += v
 			for iface := range map[string]bool{"in0": true, "out0": true} {
 				if strings.Contains(k, `interface="`+iface+`"`) {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -76,4 +77,15 @@ func expectFamily(t testing.TB, all map[string]float64, name string, want map[st
 			t.Errorf("%s = %v, want 0", k, v)
 		}
 	}
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// descName returns the metric name a descriptor describes.
+func descName(d *prometheus.Desc) string {
+	m := fqName.FindStringSubmatch(d.String())
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
