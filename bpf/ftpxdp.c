@@ -695,11 +695,11 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		__u32 expect = st->next_seq[d];
 		if (seq != expect) {
 			/* A retransmission or a gap: act on nothing in it. If it
-			 * reaches past what was seen, but not by more than any
-			 * window, resynchronise after it. */
+			 * reaches past what was seen, and does not start further
+			 * ahead than any window, resynchronise after it. */
 			count(COUNTER_SEGMENT_OUT_OF_ORDER);
-			__s32 ahead = seq + plen - expect;
-			if (ahead > 0 && ahead <= SEQ_RESYNC_MAX) {
+			if ((__s32)(seq + plen - expect) > 0 &&
+			    (__s32)(seq - expect) <= SEQ_RESYNC_MAX) {
 				st->next_seq[d] = seq + plen;
 				st->midline[d] = tail_of(d, last, n >= 2 && prev == '\r');
 			}

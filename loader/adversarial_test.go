@@ -210,6 +210,12 @@ func advCases() []advCase {
 			c.cAt(c.cseq+1_000_000, "PORT 10,1,0,2,12,234\r\n")
 			c.c("PORT 10,1,0,2,4,1\r\n") // the real stream is still followed
 		}, want: map[string]uint64{"segment_out_of_order": 1, "pinhole_active_v4": 1}},
+		{name: "seq/a long segment after a gap under 64 KiB resynchronises", legit: 1, run: func(c *ctrl) {
+			long := strings.Repeat("NOOP\r\n", 200) // lost data before it, then 1200 bytes
+			c.cAt(c.cseq+65000, long)
+			c.cseq += 65000 + uint32(len(long))
+			c.c("PORT 10,1,0,2,4,1\r\n")
+		}, want: map[string]uint64{"segment_out_of_order": 1, "pinhole_active_v4": 1}},
 		{name: "seq/227 in a retransmitted reply", passive: true, run: func(c *ctrl) {
 			old := c.sseq
 			c.s("200 Fine\r\n")

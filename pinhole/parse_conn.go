@@ -56,7 +56,7 @@ const (
 const maxPerControl = 8
 
 // ResyncMax is the kernel's SEQ_RESYNC_MAX: an out-of-order segment moves
-// the tracked position only if it ends at most this far ahead of it.
+// the tracked position only if it starts at most this far ahead of it.
 const ResyncMax = 65536
 
 // Where a direction's stream stopped, the kernel's enum line_tail.
@@ -204,7 +204,7 @@ func (c *Conn) payload(e *lineEnv, s Segment, plen int) bool {
 		expect := st.nextSeq[d]
 		if s.Seq != expect {
 			e.count(ReasonOutOfOrder, nil)
-			if ahead := int32(s.Seq + uint32(plen) - expect); ahead > 0 && ahead <= ResyncMax {
+			if int32(s.Seq+uint32(plen)-expect) > 0 && int32(s.Seq-expect) <= ResyncMax {
 				st.nextSeq[d] = s.Seq + uint32(plen)
 				st.midline[d] = tailOf(d, last, segCR)
 			}

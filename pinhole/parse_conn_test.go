@@ -197,7 +197,7 @@ func TestConnLines(t *testing.T) {
 			[]Reason{ReasonLineAUTH, ReasonLineOther, ReasonLine234, ReasonTLSSession, ReasonTLSSegment}, 0},
 		{"multi-line error clears pending", ctl4, nil, []step{{c2s, "PASV\r\n", 0, false}, {s2c, "425-no\r\n425 no\r\n227 (192,0,2,10,4,1)\r\n", 0, false}},
 			[]Reason{ReasonLinePASV, ReasonLineOther, ReasonLineOther, ReasonLine227, ReasonNoPending}, 0},
-		{"far-future segment does not move the position", ctl4, nil, []step{{c2s, "PORT 10,0,0,2,4,1\r\n", 1001 + ResyncMax, false}, {c2s, "PASV\r\n", 1001, false}},
+		{"far-future segment does not move the position", ctl4, nil, []step{{c2s, "PORT 10,0,0,2,4,1\r\n", 1002 + ResyncMax, false}, {c2s, "PASV\r\n", 1001, false}},
 			[]Reason{ReasonOutOfOrder, ReasonLinePASV}, 0},
 	}
 	for _, tt := range tests {
