@@ -170,8 +170,22 @@ func (c *Collector) fail(ch chan<- prometheus.Metric, desc *prometheus.Desc, err
 	ch <- prometheus.NewInvalidMetric(desc, err)
 }
 
+// batchCounters is a Source that reads all slots' counters with one system
+// call (*loader.Datapath does), where Counters makes two per entry: 1 ms
+// instead of 14 for the 64 slots.
+type batchCounters interface {
+	SlotCounters(n int) (loader.Counters, error)
+}
+
+func (c *Collector) readCounters() (loader.Counters, error) {
+	if b, ok := c.src.(batchCounters); ok {
+		return b.SlotCounters(loader.MaxInstances)
+	}
+	return c.src.Counters()
+}
+
 func (c *Collector) collectCounters(ch chan<- prometheus.Metric) {
-	cs, err := c.src.Counters()
+	cs, err := c.readCounters()
 	if err != nil {
 		c.fail(ch, c.families[0].desc, err)
 		return

@@ -88,17 +88,17 @@ func TestHandlerHealthzFollowsAttachment(t *testing.T) {
 	}
 }
 
-// blockingSource is a real datapath whose counter read waits until the
+// blockingSource is a real datapath whose histogram read waits until the
 // test releases it: a scrape stuck in the kernel.
 type blockingSource struct {
 	*loader.Datapath
 	release, done chan struct{}
 }
 
-func (s blockingSource) Counters() (loader.Counters, error) {
+func (s blockingSource) AdmitWait() (loader.WaitHistogram, error) {
 	<-s.release
 	defer close(s.done)
-	return s.Datapath.Counters()
+	return s.Datapath.AdmitWait()
 }
 
 func TestHandlerTimesOutSlowScrapes(t *testing.T) {
