@@ -634,6 +634,11 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 		if (!st)
 			return;
 		side_ok(st, d);
+		/* A client SYN from the outside puts the server on the local
+		 * side before it has answered: its replies are never accepted
+		 * from the outside, not even a forgery racing its SYN-ACK. */
+		if (dir == 0 && cfg.role == ROLE_OUTSIDE)
+			st->sides |= SIDE_BOUND(1) | SIDE_LOCAL(1);
 		st->last_seen_ns = now_fast_ns();
 		st->next_seq[d] = seq + 1;
 		st->seq_known[d] = 1;

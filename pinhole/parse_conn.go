@@ -159,6 +159,9 @@ func (c *Conn) Segment(now uint64, s Segment) []Event {
 			c.st = &connState{}
 		}
 		c.sideOK(e, d, s.Outside)
+		if s.Dir == ClientToServer && s.Outside {
+			c.st.sides |= 1<<2 | 2<<2 // the server is on the local side
+		}
 		c.st.nextSeq[d] = s.Seq + 1
 		c.st.seqKnown[d] = true
 		return e.ev
