@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,81 +10,24 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ftpxdp/ftpxdp/metrics/promlab"
 )
 
 // The operator's files that use these metrics.
 var (
-	dashboardFile = filepath.Join("..", "contrib", "grafana", "ftpxdp.json")
-	promDir       = filepath.Join("..", "contrib", "prometheus")
-	alertsFile    = filepath.Join(promDir, "ftpxdp-alerts.yml")
+	dashboardFile = promlab.DashboardFile
+	alertsFile    = promlab.AlertsFile
+	promDir       = filepath.Dir(alertsFile)
 )
 
-// dashboard is the part of a Grafana dashboard model the tests read.
-type dashboard struct {
-	UID           string `json:"uid"`
-	SchemaVersion int    `json:"schemaVersion"`
-	Templating    struct {
-		List []struct {
-			Name       string          `json:"name"`
-			Type       string          `json:"type"`
-			Query      json.RawMessage `json:"query"`
-			Datasource *datasource     `json:"datasource"`
-			Multi      bool            `json:"multi"`
-			IncludeAll bool            `json:"includeAll"`
-		} `json:"list"`
-	} `json:"templating"`
-	Panels []panel `json:"panels"`
-}
-
-type datasource struct {
-	Type string `json:"type"`
-	UID  string `json:"uid"`
-}
-
-type panel struct {
-	ID         int         `json:"id"`
-	Type       string      `json:"type"`
-	Title      string      `json:"title"`
-	Datasource *datasource `json:"datasource"`
-	GridPos    struct{ H, W, X, Y int }
-	Targets    []struct {
-		RefID      string      `json:"refId"`
-		Expr       string      `json:"expr"`
-		Datasource *datasource `json:"datasource"`
-	} `json:"targets"`
-	Panels []panel `json:"panels"` // a collapsed row's
-}
-
-func readDashboard(t testing.TB) dashboard {
+func readDashboard(t testing.TB) promlab.Dashboard {
 	t.Helper()
-	b, err := os.ReadFile(dashboardFile)
+	d, err := promlab.ReadDashboard(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d dashboard
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
-	}
 	return d
-}
-
-// panelQuery is one query of one dashboard panel.
-type panelQuery struct{ panel, refID, expr string }
-
-// queries lists every panel query of the dashboard, rows included.
-func (d dashboard) queries() []panelQuery {
-	var out []panelQuery
-	var walk func([]panel)
-	walk = func(ps []panel) {
-		for _, p := range ps {
-			for _, tg := range p.Targets {
-				out = append(out, panelQuery{p.Title, tg.RefID, tg.Expr})
-			}
-			walk(p.Panels)
-		}
-	}
-	walk(d.Panels)
-	return out
 }
 
 // The dashboard imports as is: its data source is a variable, every query
@@ -109,8 +51,8 @@ func TestDashboardShape(t *testing.T) {
 	}
 
 	ids := map[int]bool{}
-	var walk func([]panel)
-	walk = func(ps []panel) {
+	var walk func([]promlab.Panel)
+	walk = func(ps []promlab.Panel) {
 		for _, p := range ps {
 			if ids[p.ID] {
 				t.Errorf("panel id %d used twice", p.ID)
@@ -142,8 +84,8 @@ func TestDashboardShape(t *testing.T) {
 
 	// What the issue asks the dashboard to show.
 	all := ""
-	for _, q := range d.queries() {
-		all += q.expr + "\n"
+	for _, q := range d.Queries() {
+		all += q.Expr + "\n"
 	}
 	for _, want := range []string{
 		"ftpxdp_pinholes_created_total", `decision="allowed_pinhole"`, "ftpxdp_pinholes_expired_total",
@@ -205,7 +147,7 @@ func TestContribNamesExportedMetrics(t *testing.T) {
 // promtool checks the example configuration with its rule file, and runs
 // the alerts' unit tests.
 func TestPromtoolChecksRules(t *testing.T) {
-	promtool := requireTool(t, "promtool")
+	promtool := promlab.RequireTool(t, "promtool")
 	for _, args := range [][]string{
 		{"check", "rules", alertsFile},
 		{"check", "config", filepath.Join(promDir, "prometheus.yml")},

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ftpxdp/ftpxdp/internal/testutil"
 	"github.com/ftpxdp/ftpxdp/loader"
+	"github.com/ftpxdp/ftpxdp/metrics/promlab"
 )
 
 // get serves one request to h without a network.
@@ -153,24 +153,9 @@ func TestHandlerRoutes(t *testing.T) {
 	}
 }
 
-// requireTool finds a program the Debian prometheus package installs; make
-// test installs it, so there a missing one fails the test.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("FTPXDP_REQUIRE_KERNEL") == "1" {
-		t.Fatalf("%s not found: run make deps-prometheus", name)
-	}
-	t.Skipf("%s not found: run make deps-prometheus", name)
-	return ""
-}
-
 // promtool lints the live exposition, with every family present.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := requireTool(t, "promtool")
+	promtool := promlab.RequireTool(t, "promtool")
 	l := newLab(t, labConfig())
 	h := newHandler(t, NewCollector(l.dp, Options{
 		Interfaces: labInterfaces, Sweeps: &SweepStats{}, Attached: func() error { return nil },
