@@ -13,10 +13,11 @@ type frame struct {
 	ip       bool // IPv4 or IPv6 parsed
 	v6       bool
 	src, dst netip.Addr
-	l3off    int  // IP header
-	l3end    int  // end of the IP packet in the frame (Ethernet padding excluded)
-	fragment bool // not the first fragment: no TCP header
-	moreFrag bool // the first fragment of several
+	l3off    int   // IP header
+	l3end    int   // end of the IP packet in the frame (Ethernet padding excluded)
+	fragment bool  // not the first fragment: no TCP header
+	moreFrag bool  // the first fragment of several
+	proto    uint8 // the IP payload's protocol
 	tcp      bool
 	l4off    int // TCP header
 	dataOff  int // TCP payload
@@ -114,7 +115,7 @@ func parseFrame(b []byte) frame {
 	default:
 		return f
 	}
-	f.ip, f.l3off = true, off
+	f.ip, f.l3off, f.proto = true, off, proto
 	f.l3end = min(f.l3end, len(b))
 	if proto != protoTCP || f.fragment || len(b) < l4+20 {
 		return f

@@ -109,3 +109,22 @@ func TestRecordedServerSide(t *testing.T) {
 		t.Errorf("active, server side:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// Replay reads the counters only after packets that may move a reported
+// one; reading them after every packet must give the same events.
+func TestCounterReadsSkipNothing(t *testing.T) {
+	captures := map[string][]byte{}
+	for _, name := range []string{"lftp-active.pcap", "lftp-passive.pcap", "gateway-any.pcap"} {
+		captures[name] = recorded(t, name)
+	}
+	captures["many sessions"] = manySessions(50).pcap(t, LinkTypeEthernet)
+	for name, capture := range captures {
+		t.Run(name, func(t *testing.T) {
+			fast, _ := replayBytes(t, capture, Options{})
+			slow, _ := replayWith(t, capture, Options{}, func(r *Replayer) { r.everyPacket = true })
+			if len(fast) == 0 || sigs(fast) != sigs(slow) {
+				t.Errorf("events reading counters when needed:\n%s\nafter every packet:\n%s", sigs(fast), sigs(slow))
+			}
+		})
+	}
+}

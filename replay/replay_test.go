@@ -14,6 +14,12 @@ import (
 // replayBytes replays a capture held in memory and returns its events.
 func replayBytes(t *testing.T, capture []byte, opts Options) ([]Event, Summary) {
 	t.Helper()
+	return replayWith(t, capture, opts, nil)
+}
+
+// replayWith is replayBytes with a hook to set up the replayer.
+func replayWith(t *testing.T, capture []byte, opts Options, setup func(*Replayer)) ([]Event, Summary) {
+	t.Helper()
 	testutil.RequireKernel(t)
 	if opts.Config.ControlPorts == nil {
 		opts.Config = loader.DefaultConfig()
@@ -23,6 +29,9 @@ func replayBytes(t *testing.T, capture []byte, opts Options) ([]Event, Summary) 
 		t.Fatalf("load: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
+	if setup != nil {
+		setup(r)
+	}
 	c, err := OpenCapture(bytes.NewReader(capture))
 	if err != nil {
 		t.Fatalf("open capture: %v", err)
