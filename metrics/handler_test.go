@@ -88,17 +88,18 @@ func TestHandlerHealthzFollowsAttachment(t *testing.T) {
 	}
 }
 
-// blockingSource is a real datapath whose histogram read waits until the
-// test releases it: a scrape stuck in the kernel.
+// blockingSource is a real datapath whose map-usage read (the collector's
+// last read) waits until the test releases it: a scrape stuck in the
+// kernel.
 type blockingSource struct {
 	*loader.Datapath
 	release, done chan struct{}
 }
 
-func (s blockingSource) AdmitWait() (loader.WaitHistogram, error) {
+func (s blockingSource) Usage() ([]loader.MapUsage, error) {
 	<-s.release
 	defer close(s.done)
-	return s.Datapath.AdmitWait()
+	return s.Datapath.Usage()
 }
 
 func TestHandlerTimesOutSlowScrapes(t *testing.T) {
