@@ -111,14 +111,35 @@ func (r *Replayer) Close() error {
 	return r.dp.Close()
 }
 
+// Reset empties the maps, so the next Run starts as on a fresh Replayer
+// without loading the program again.
+func (r *Replayer) Reset() error {
+	if _, err := r.dp.Sweep(^uint64(0), 0); err != nil { // everything has expired
+		return err
+	}
+	c, err := r.dp.SlotCounters(2)
+	if err != nil {
+		return err
+	}
+	r.prev = [2][]uint64{c.Values[0], c.Values[1]}
+	r.pinholes = newPinholeSet(r.dp)
+	r.used = false
+	return nil
+}
+
 // Run replays every packet of the capture, calling emit for each event in
-// order, and returns the totals. A Replayer runs one capture.
+// order, and returns the totals. A Replayer runs one capture, then needs
+// Reset.
 func (r *Replayer) Run(c *Capture, emit func(Event) error) (Summary, error) {
 	if r.used {
-		return Summary{}, errors.New("a replayer runs one capture")
+		return Summary{}, errors.New("a replayer runs one capture between resets")
 	}
 	r.used = true
 	s := Summary{Kind: "summary"}
+	base, err := r.dp.SlotCounters(2)
+	if err != nil {
+		return s, err
+	}
 	count := func(e Event) error {
 		switch e.Kind {
 		case PinholeOpened:
@@ -209,7 +230,7 @@ func (r *Replayer) Run(c *Capture, emit func(Event) error) (Summary, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Counters = c2.NonZero()
+	s.Counters = c2.Sub(base).NonZero()
 	return s, nil
 }
 

@@ -2,8 +2,11 @@ package replay
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,14 @@ func replayBytes(t *testing.T, capture []byte, opts Options) ([]Event, Summary) 
 	return replayWith(t, capture, opts, nil)
 }
 
+// replayers caches a loaded Replayer per set of options for the test
+// binary (the kernel frees them when it exits): loading and verifying the
+// two programs costs far more than a replay.
+var (
+	replayersMu sync.Mutex
+	replayers   = map[string]*Replayer{}
+)
+
 // replayWith is replayBytes with a hook to set up the replayer.
 func replayWith(t *testing.T, capture []byte, opts Options, setup func(*Replayer)) ([]Event, Summary) {
 	t.Helper()
@@ -24,11 +35,20 @@ func replayWith(t *testing.T, capture []byte, opts Options, setup func(*Replayer
 	if opts.Config.ControlPorts == nil {
 		opts.Config = loader.DefaultConfig()
 	}
-	r, err := New(opts)
-	if err != nil {
-		t.Fatalf("load: %v", err)
+	replayersMu.Lock()
+	defer replayersMu.Unlock()
+	key := fmt.Sprintf("%+v", opts)
+	r, ok := replayers[key]
+	if !ok {
+		var err error
+		if r, err = New(opts); err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		replayers[key] = r
+	} else if err := r.Reset(); err != nil {
+		t.Fatalf("reset: %v", err)
 	}
-	t.Cleanup(func() { r.Close() })
+	r.everyPacket = false
 	if setup != nil {
 		setup(r)
 	}
@@ -114,7 +134,7 @@ func TestReplayObserveCountsButPasses(t *testing.T) {
 // Every link type replay reads gives the same events.
 func TestReplayLinkTypes(t *testing.T) {
 	s := activeSession()
-	base, _ := replayBytes(t, s.pcap(t, LinkTypeEthernet), Options{})
+	base, baseSum := replayBytes(t, s.pcap(t, LinkTypeEthernet), Options{})
 	for name, capture := range map[string][]byte{
 		"pcapng": s.pcapng(t),
 		"sll":    s.pcap(t, LinkTypeSLL),
@@ -128,6 +148,10 @@ func TestReplayLinkTypes(t *testing.T) {
 			}
 			if sum.Packets != 8 || sum.Skipped != 0 {
 				t.Errorf("summary = %+v", sum)
+			}
+			// The replayer is reset between runs: counters start again.
+			if !maps.Equal(sum.Counters, baseSum.Counters) {
+				t.Errorf("counters %v, want %v", sum.Counters, baseSum.Counters)
 			}
 		})
 	}
