@@ -128,3 +128,33 @@ func TestCounterReadsSkipNothing(t *testing.T) {
 		})
 	}
 }
+
+// The lab's captures (testdata/pcap at the repository root, recorded from
+// the interoperability matrix) all replay: nothing is skipped and every
+// session announces a data connection the program reads.
+func TestLabCaptures(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"*.pcap", "*.pcapng"} {
+		m, _ := filepath.Glob(filepath.Join("..", "testdata", "pcap", pattern))
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Skip("no captures in testdata/pcap yet")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, sum := replayBytes(t, b, Options{})
+			if sum.Packets == 0 || sum.Skipped != 0 {
+				t.Errorf("summary = %+v", sum)
+			}
+			lines := sum.Counters["line_port"] + sum.Counters["line_eprt"] + sum.Counters["line_227"] + sum.Counters["line_229"]
+			if lines == 0 {
+				t.Errorf("no PORT, EPRT, 227 or 229 read: counters %v", sum.Counters)
+			}
+		})
+	}
+}
