@@ -126,6 +126,20 @@ type Summary struct {
 	Counters map[string]uint64 `json:"counters"`
 }
 
+// count adds an event to the totals.
+func (s *Summary) count(e Event) {
+	switch e.Kind {
+	case PinholeOpened:
+		s.PinholesOpened++
+	case SYNAdmitted:
+		s.SYNsAdmitted++
+	case SYNDropped:
+		s.SYNsDropped++
+	case Reject:
+		s.Rejects++
+	}
+}
+
 // String formats the summary for people.
 func (s Summary) String() string {
 	var b strings.Builder

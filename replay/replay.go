@@ -17,13 +17,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ftpxdp/ftpxdp/loader"
-	"github.com/ftpxdp/ftpxdp/pinhole"
 )
 
 // Options configure a replay.
@@ -135,274 +131,117 @@ func (r *Replayer) Run(c *Capture, emit func(Event) error) (Summary, error) {
 		return Summary{}, errors.New("a replayer runs one capture between resets")
 	}
 	r.used = true
-	s := Summary{Kind: "summary"}
 	base, err := r.dp.SlotCounters(2)
 	if err != nil {
-		return s, err
+		return Summary{}, err
 	}
-	count := func(e Event) error {
-		switch e.Kind {
-		case PinholeOpened:
-			s.PinholesOpened++
-		case SYNAdmitted:
-			s.SYNsAdmitted++
-		case SYNDropped:
-			s.SYNsDropped++
-		case Reject:
-			s.Rejects++
-		}
+	st := &runState{
+		sum:       Summary{Kind: "summary"},
+		clock:     clockBase,
+		nextSweep: clockBase + uint64(r.sweep),
+		copies:    newCopyRing(),
+	}
+	st.emit = func(e Event) error {
+		st.sum.count(e)
 		return emit(e)
 	}
-	var (
-		first, last time.Time
-		clock       = clockBase
-		nextSweep   = clockBase + uint64(r.sweep)
-		copies      = newCopyRing()
-	)
 	for {
 		p, err := c.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return s, err
+			return st.sum, err
 		}
-		s.Packets++
-		if s.Packets == 1 {
-			first, last = p.Time, p.Time
-		}
-		// Capture time drives the clock; it never runs backwards (merged
-		// captures may be slightly out of order).
-		if t := clockBase + uint64(max(p.Time.Sub(first), 0)); t > clock {
-			clock, last = t, p.Time
-		}
-		if clock >= nextSweep {
-			// The daemon sweeps on a ticker: sweep at the last tick
-			// before this packet.
-			tick := nextSweep + (clock-nextSweep)/uint64(r.sweep)*uint64(r.sweep)
-			if _, err := r.dp.Sweep(tick, controlIdle); err != nil {
-				return s, err
-			}
-			r.pinholes.forgetExpired(tick)
-			nextSweep = tick + uint64(r.sweep)
-		}
-		if p.Truncated {
-			s.Truncated++
-		}
-		b, err := toEthernet(p.LinkType, p.Data)
-		if err != nil {
-			return s, fmt.Errorf("packet %d: %w", p.Number, err)
-		}
-		if len(b) < ethHeaderLen {
-			s.Skipped++
-			continue
-		}
-		f := parseFrame(b)
-		if copies.seen(b, f, p.Time) {
-			s.Copies++
-			continue
-		}
-		frames := [][]byte{b}
-		if len(b) > maxWireFrame {
-			if parts := splitSegment(b, f); parts != nil {
-				frames = parts
-				s.Split++
-			} else if len(b) > maxRunFrame {
-				s.Skipped++
-				continue
-			}
-		}
-		rel := p.Time.Sub(first).Seconds()
-		for _, fb := range frames {
-			side, err := r.runFrame(p, rel, clock, fb, count)
-			if err != nil {
-				return s, fmt.Errorf("packet %d: %w", p.Number, err)
-			}
-			if side == outsideSlot {
-				s.Outside++
-			} else {
-				s.Inside++
-			}
+		if err := r.packet(st, p); err != nil {
+			return st.sum, fmt.Errorf("packet %d: %w", p.Number, err)
 		}
 	}
-	s.Seconds = last.Sub(first).Seconds()
-	c2, err := r.dp.SlotCounters(2)
+	st.sum.Seconds = st.last.Sub(st.first).Seconds()
+	end, err := r.dp.SlotCounters(2)
 	if err != nil {
-		return s, err
+		return st.sum, err
 	}
-	s.Counters = c2.Sub(base).NonZero()
-	return s, nil
+	st.sum.Counters = end.Sub(base).NonZero()
+	return st.sum, nil
 }
 
-// runFrame runs one Ethernet frame and emits what it did.
-func (r *Replayer) runFrame(p Packet, rel float64, clock uint64, b []byte, emit func(Event) error) (int, error) {
+// runState is what Run carries from one packet to the next.
+type runState struct {
+	sum         Summary
+	emit        func(Event) error
+	first, last time.Time
+	clock       uint64 // the program's clock at the current packet
+	nextSweep   uint64
+	copies      *copyRing
+}
+
+// packet replays one packet of the capture.
+func (r *Replayer) packet(st *runState, p Packet) error {
+	st.sum.Packets++
+	if st.sum.Packets == 1 {
+		st.first, st.last = p.Time, p.Time
+	}
+	// Capture time drives the clock; it never runs backwards (merged
+	// captures may be slightly out of order).
+	if t := clockBase + uint64(max(p.Time.Sub(st.first), 0)); t > st.clock {
+		st.clock, st.last = t, p.Time
+	}
+	if err := r.sweepUntil(st); err != nil {
+		return err
+	}
+	if p.Truncated {
+		st.sum.Truncated++
+	}
+	b, err := toEthernet(p.LinkType, p.Data)
+	if err != nil {
+		return err
+	}
+	if len(b) < ethHeaderLen {
+		st.sum.Skipped++
+		return nil
+	}
 	f := parseFrame(b)
-	slot := outsideSlot
-	if f.ip && r.sides.inside(f.src) {
-		slot = insideSlot
+	if st.copies.seen(b, f, p.Time) {
+		st.sum.Copies++
+		return nil
 	}
-	in := r.inst[slot]
-	if err := in.SetClock(clock); err != nil {
-		return slot, err
-	}
-	verdict, err := in.Run(b)
-	if err != nil {
-		return slot, err
-	}
-	if verdict == loader.Pass && !r.everyPacket && !r.mayReport(f, b, slot) {
-		return slot, nil
-	}
-	// The outside is slot 0: its counters alone are half the read.
-	c, err := r.dp.SlotCounters(slot + 1)
-	if err != nil {
-		return slot, err
-	}
-	cur, prev := c.Values[slot], r.prev[slot]
-	r.prev[slot] = cur
-	if slot == insideSlot {
-		r.prev[outsideSlot] = c.Values[outsideSlot]
-	}
-
-	src, dst := f.endpoints()
-	base := Event{
-		Packet: p.Number, Seconds: rel, Timestamp: p.Time, Side: sideNames[slot],
-		Verdict: verdict.String(), Source: addrString(src), Destination: addrString(dst),
-	}
-	var (
-		evs  []Event
-		want [3]int // pinholes opened, refreshed, removed
-	)
-	for i, name := range r.names {
-		d := cur[i] - prev[i]
-		if d == 0 {
-			continue
-		}
-		e := base
-		switch {
-		case strings.HasPrefix(name, "syn_"):
-			e.Kind, e.Reason = synEvent(name)
-		case name == "tiny_fragment" && (verdict == loader.Drop || r.dp.Config().Observe):
-			e.Kind, e.Reason = PacketDropped, name
-		case strings.HasPrefix(name, "reject_"):
-			e.Kind, e.Reason, e.Line = Reject, strings.TrimPrefix(name, "reject_"), firstLine(f.payload(b))
-		case name == "pinhole_refreshed":
-			want[1] += int(d)
-			continue
-		case name == "pinhole_replaced":
-			want[2] += int(d)
-			continue
-		case strings.HasPrefix(name, "pinhole_"):
-			want[0] += int(d)
-			continue
-		default:
-			continue
-		}
-		for range d {
-			evs = append(evs, e)
+	frames := [][]byte{b}
+	if len(b) > maxWireFrame {
+		if parts := splitSegment(b, f); parts != nil {
+			frames = parts
+			st.sum.Split++
+		} else if len(b) > maxRunFrame {
+			st.sum.Skipped++
+			return nil
 		}
 	}
-	if want != [3]int{} {
-		ch, err := r.pinholes.changes(r.control(f), want)
+	rel := p.Time.Sub(st.first).Seconds()
+	for _, fb := range frames {
+		side, err := r.runFrame(p, rel, st.clock, fb, st.emit)
 		if err != nil {
-			return slot, err
+			return err
 		}
-		line := firstLine(f.payload(b))
-		for _, g := range []struct {
-			kind string
-			ps   []pinhole.Pinhole
-		}{{PinholeReplaced, ch.removed}, {PinholeOpened, ch.opened}, {PinholeRefreshed, ch.refreshed}} {
-			for _, ph := range g.ps {
-				e := base
-				e.Kind, e.Line, e.Pinhole = g.kind, line, pinholeEvent(ph, clock)
-				evs = append(evs, e)
-			}
+		if side == outsideSlot {
+			st.sum.Outside++
+		} else {
+			st.sum.Inside++
 		}
 	}
-	for _, e := range evs {
-		if err := emit(e); err != nil {
-			return slot, err
-		}
-	}
-	return slot, nil
+	return nil
 }
 
-// mayReport says whether a packet the program passed can have moved a
-// counter replay reports: a SYN on the outside, a control segment with
-// data or a SYN, FIN or RST, a fragment, or what Go could not parse. The
-// counters are read only after those: data connections are most of a
-// capture.
-func (r *Replayer) mayReport(f frame, b []byte, slot int) bool {
-	switch {
-	case !f.ip:
-		return false // not IP: the program passes it untouched
-	case f.fragment || f.moreFrag:
-		return true
-	case !f.tcp:
-		return f.proto == protoTCP // a TCP header Go could not parse
-	case f.flags&(tcpSYN|tcpACK) == tcpSYN && slot == outsideSlot:
-		return true
-	case r.isControlPort(f.sport) || r.isControlPort(f.dport):
-		return len(f.payload(b)) > 0 || f.flags&(tcpSYN|tcpFIN|tcpRST) != 0
+// sweepUntil removes expired pinholes as the daemon's sweeper, which runs
+// on a ticker, would have by the current packet: at the last tick before it.
+func (r *Replayer) sweepUntil(st *runState) error {
+	if st.clock < st.nextSweep {
+		return nil
 	}
-	return false
-}
-
-func (r *Replayer) isControlPort(p uint16) bool {
-	return slices.Contains(r.dp.Config().ControlPorts, p)
-}
-
-// control returns the control connection of a control segment, client
-// first, as the kernel keys it: the destination is the server when its
-// port is a control port.
-func (r *Replayer) control(f frame) pinhole.Control {
-	src, dst := f.endpoints()
-	if r.isControlPort(f.dport) {
-		return pinhole.Control{Client: src, Server: dst}
+	tick := st.nextSweep + (st.clock-st.nextSweep)/uint64(r.sweep)*uint64(r.sweep)
+	if _, err := r.dp.Sweep(tick, controlIdle); err != nil {
+		return err
 	}
-	return pinhole.Control{Client: dst, Server: src}
-}
-
-// synEvent names the event of a syn_* counter.
-func synEvent(counter string) (kind, reason string) {
-	switch counter {
-	case "syn_allowed_pinhole":
-		return SYNAdmitted, "pinhole"
-	case "syn_retransmit_grace":
-		return SYNAdmitted, "retransmit"
-	case "syn_allowed_rule":
-		return SYNAdmitted, "allow_rule"
-	}
-	return SYNDropped, strings.TrimPrefix(counter, "syn_")
-}
-
-func pinholeEvent(p pinhole.Pinhole, now uint64) *PinholeEvent {
-	return &PinholeEvent{
-		Mode: p.Mode.String(), Source: p.Source.String(),
-		DestAddress: p.Dest.Addr().String(), DestPort: p.Dest.Port(),
-		ControlClient: p.Control.Client.String(), ControlServer: p.Control.Server.String(),
-		TimeLeftSeconds: p.TimeLeft(now).Seconds(),
-	}
-}
-
-func addrString(a netip.AddrPort) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-// maxLine is how much of a control line an event quotes.
-const maxLine = 100
-
-// firstLine returns the payload's first line without its line end, cut to
-// maxLine bytes.
-func firstLine(payload []byte) string {
-	if i := strings.IndexByte(string(payload), '\n'); i >= 0 {
-		payload = payload[:i]
-	}
-	line := strings.TrimRight(string(payload[:min(len(payload), maxLine)]), "\r")
-	if !utf8.ValidString(line) {
-		line = strings.ToValidUTF8(line, "\uFFFD")
-	}
-	return line
+	r.pinholes.forgetExpired(tick)
+	st.nextSweep = tick + uint64(r.sweep)
+	return nil
 }
