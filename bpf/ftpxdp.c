@@ -727,6 +727,16 @@ fin:
 	}
 }
 
+/* Every drop on the outside goes through here: enforce mode drops, observe
+ * mode passes and counts what it would have dropped. */
+static __always_inline int deny(void)
+{
+	if (!cfg.observe)
+		return VERDICT_DROP;
+	count(COUNTER_PACKET_WOULD_DROP);
+	return VERDICT_PASS;
+}
+
 static __always_inline int process(void *ctx, int is_xdp, void *data, void *data_end)
 {
 	struct cursor c = { .pos = data, .end = data_end };
@@ -748,11 +758,8 @@ static __always_inline int process(void *ctx, int is_xdp, void *data, void *data
 		count(COUNTER_UNPARSED_L3);
 		/* An IPv6 header chain too long to walk may hide a SYN from
 		 * the filter: fail closed on the outside. */
-		if (r == -2 && cfg.role == ROLE_OUTSIDE) {
-			if (!cfg.observe)
-				return VERDICT_DROP;
-			count(COUNTER_PACKET_WOULD_DROP);
-		}
+		if (r == -2 && cfg.role == ROLE_OUTSIDE)
+			return deny();
 		return VERDICT_PASS;
 	}
 	if (f.l4proto != IPPROTO_TCP)
@@ -761,7 +768,7 @@ static __always_inline int process(void *ctx, int is_xdp, void *data, void *data
 		count(COUNTER_FRAGMENT);
 		if (r == 1 && cfg.role == ROLE_OUTSIDE) {
 			count(COUNTER_TINY_FRAGMENT);
-			return VERDICT_DROP;
+			return deny();
 		}
 		return VERDICT_PASS;
 	}
@@ -770,18 +777,14 @@ static __always_inline int process(void *ctx, int is_xdp, void *data, void *data
 		count(COUNTER_UNPARSED_L4);
 		if (f.first_frag && cfg.role == ROLE_OUTSIDE) {
 			count(COUNTER_TINY_FRAGMENT);
-			return VERDICT_DROP;
+			return deny();
 		}
 		return VERDICT_PASS;
 	}
 
 	if (cfg.role == ROLE_OUTSIDE && tcp->syn && !tcp->ack) {
-		if (syn_check(&f, tcp) == VERDICT_DROP) {
-			if (!cfg.observe)
-				return VERDICT_DROP;
-			count(COUNTER_PACKET_WOULD_DROP);
-			return VERDICT_PASS;
-		}
+		if (syn_check(&f, tcp) == VERDICT_DROP)
+			return deny();
 	}
 
 	if (is_ctrl_port(tcp->dest))
