@@ -143,31 +143,31 @@ type MapUsage struct {
 	Capacity uint32
 }
 
-// Usage counts the entries of the pinhole and control-connection maps.
+// Usage counts the entries of the pinhole and control-connection maps, in
+// batches (a few syscalls for a full map of a million entries).
 func (d *Datapath) Usage() ([]MapUsage, error) {
 	var out []MapUsage
-	for _, name := range []string{"pinholes", "ctrl_conns", "rate_limit"} {
-		m := d.maps[name]
-		n, err := countEntries(m)
+	for _, u := range []struct {
+		name  string
+		count func(*ebpf.Map) (int, error)
+	}{
+		{"pinholes", countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal]},
+		{"ctrl_conns", countBatch[ftpxdpCtrlKey, ftpxdpCtrlState]},
+		{"rate_limit", countBatch[ftpxdpRateKey, ftpxdpRateVal]},
+	} {
+		m := d.maps[u.name]
+		n, err := u.count(m)
 		if err != nil {
-			return nil, fmt.Errorf("count %s: %w", name, err)
+			return nil, fmt.Errorf("count %s: %w", u.name, err)
 		}
-		out = append(out, MapUsage{Name: name, Entries: n, Capacity: m.MaxEntries()})
+		out = append(out, MapUsage{Name: u.name, Entries: n, Capacity: m.MaxEntries()})
 	}
 	return out, nil
 }
 
-func countEntries(m *ebpf.Map) (int, error) {
+func countBatch[K comparable, V any](m *ebpf.Map) (int, error) {
 	n := 0
-	next := make([]byte, m.KeySize())
-	err := m.NextKey(nil, &next)
-	for err == nil {
-		n++
-		err = m.NextKey(next, &next)
-	}
-	if isNotExist(err) {
-		return n, nil
-	}
+	err := eachBatch(m, func(keys []K, _ []V) bool { n += len(keys); return true })
 	return n, err
 }
 

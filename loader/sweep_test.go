@@ -58,4 +58,11 @@ func TestSweepRemovesOnlyExpired(t *testing.T) {
 	if left != 5000 {
 		t.Fatalf("%d pinholes left, want 5000", left)
 	}
+	u, err := dp.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u[0].Name != "pinholes" || u[0].Entries != 5000 || u[0].Capacity != dp.Config().MaxPinholes {
+		t.Fatalf("usage = %+v, want pinholes 5000 of %d", u[0], dp.Config().MaxPinholes)
+	}
 }
