@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -35,6 +37,18 @@ func newNS(t testing.TB, name string) *NS {
 			t.Logf("ip netns del %s: %v: %s", name, err, out)
 		}
 	})
+	// `ip netns exec` puts /etc/netns/NAME/resolv.conf in place of the
+	// machine's: name lookups in the lab (servers resolve their host name)
+	// fail at once on the loopback instead of waiting for a name server
+	// the lab cannot reach, and no query ever leaves the namespace.
+	etc := filepath.Join("/etc/netns", name)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	n.MustIP(t, "link", "set", "lo", "up")
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,12 @@ type Proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// pidNS: the command is `unshare --pid --fork`, which ignores SIGTERM;
+	// Stop kills the namespace's first process instead, which takes every
+	// other process of the namespace with it.
+	pidNS bool
+	// stopped: Stop ended it, so its exit status is ours, not a failure.
+	stopped bool
 }
 
 // startProc starts cmd with its output in logPath.
@@ -84,7 +91,19 @@ func (p *Proc) Wait(d time.Duration) error {
 // process stopped this way is not an error; one that had failed is.
 func (p *Proc) Stop() error {
 	if done, err := p.Exited(); done {
+		if p.stopped {
+			return nil
+		}
 		return exitError(err)
+	}
+	p.stopped = true
+	if p.pidNS {
+		for _, c := range children(p.PID()) {
+			syscall.Kill(c, syscall.SIGKILL)
+		}
+		if p.Wait(5*time.Second) == nil {
+			return nil
+		}
 	}
 	syscall.Kill(p.PID(), syscall.SIGTERM)
 	if p.Wait(5*time.Second) != nil {
@@ -114,4 +133,16 @@ func (p *Proc) Tail() string {
 		s = "..." + s[len(s)-2000:]
 	}
 	return s
+}
+
+// children lists the PIDs of pid's child processes.
+func children(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bufio"
-	"context"
 	"embed"
 	"fmt"
 	"net"
@@ -97,30 +96,37 @@ func StartServer(t testing.TB, ns *NS, k ServerKind, content *Content, o ServerO
 		"Port": o.Port, "Root": content.Root, "Dir": s.Dir, "Promiscuous": o.Promiscuous,
 		"ConnectTimeout": int(o.ConnectTimeout.Seconds()),
 	}
-	var cmd *exec.Cmd
-	ctx := context.Background()
+	var argv []string
 	switch k {
 	case VSFTPD:
 		conf, err := writeConf(s.Dir, "vsftpd.conf", data)
 		if err != nil {
 			return nil, err
 		}
-		cmd = ns.Command(ctx, k.Binary(), conf)
+		argv = inNS(ns, k.Binary(), conf)
 	case ProFTPD:
 		conf, err := writeConf(s.Dir, "proftpd.conf", data)
 		if err != nil {
 			return nil, err
 		}
-		cmd = ns.Command(ctx, k.Binary(), "--nodaemon", "--config", conf)
+		argv = inNS(ns, k.Binary(), "--nodaemon", "--config", conf)
 	case PureFTPd:
-		cmd = pureFTPdCommand(ns, s, o)
+		argv = pureFTPdArgs(ns, s, o)
 	default:
 		return nil, fmt.Errorf("unknown server %q", k)
 	}
+	// A PID namespace of its own: the servers fork a process per session,
+	// some in sessions of their own, and a session still connecting to a
+	// blocked client would outlive its master. Killing the namespace's
+	// first process, a shell that waits for the server (vsftpd itself
+	// does not survive being that process), ends them all.
+	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child=SIGKILL",
+		"sh", "-c", `"$@" & wait $!`, "sh"}, argv...)...)
 	p, err := startProc(t, string(k), cmd, filepath.Join(s.Dir, "stdout.log"))
 	if err != nil {
 		return nil, err
 	}
+	p.pidNS = true
 	s.Proc = p
 	addrs := []netip.AddrPort{netip.AddrPortFrom(ServerAddr4, o.Port), netip.AddrPortFrom(ServerAddr6, o.Port)}
 	if err := waitGreeting(ns, p, addrs, 10*time.Second); err != nil {
@@ -129,10 +135,15 @@ func StartServer(t testing.TB, ns *NS, k ServerKind, content *Content, o ServerO
 	return s, nil
 }
 
-// pureFTPdCommand runs pure-ftpd anonymous-only. Its anonymous root is the
+// inNS is the command line that runs a program in ns.
+func inNS(ns *NS, args ...string) []string {
+	return append([]string{"ip", "netns", "exec", ns.Name}, args...)
+}
+
+// pureFTPdArgs runs pure-ftpd anonymous-only. Its anonymous root is the
 // home of the user ftp, so it runs in a private mount namespace where
 // Content.Root is bind-mounted on that home: parallel servers never share.
-func pureFTPdCommand(ns *NS, s *Server, o ServerOptions) *exec.Cmd {
+func pureFTPdArgs(ns *NS, s *Server, o ServerOptions) []string {
 	args := []string{
 		"-S", "," + strconv.Itoa(int(o.Port)), // all addresses, both families
 		"-e", // anonymous only
@@ -143,10 +154,12 @@ func pureFTPdCommand(ns *NS, s *Server, o ServerOptions) *exec.Cmd {
 		"-O", "clf:" + filepath.Join(s.Dir, "xferlog"),
 	}
 	script := `set -e; home=$(getent passwd ftp | cut -d: -f6); mount --bind "$1" "$home"; shift; exec "$@"`
-	full := append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", s.Content.Root,
-		"ip", "netns", "exec", ns.Name, PureFTPd.Binary()}, args...)
-	return exec.Command("unshare", full...)
+	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", s.Content.Root},
+		inNS(ns, append([]string{PureFTPd.Binary()}, args...)...)...)
 }
+
+// Stop ends the server and every session it forked.
+func (s *Server) Stop() error { return s.Proc.Stop() }
 
 // writeConf renders conf/NAME.tmpl into dir/NAME.
 func writeConf(dir, name string, data any) (string, error) {
