@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftpxdp/ftpxdp/loader"
+	"github.com/ftpxdp/ftpxdp/metrics"
 )
 
 type runFlags struct {
@@ -109,7 +110,7 @@ func runDaemon(ctx context.Context, g *globals, f *runFlags) error {
 		}
 	}()
 
-	sweeps := &sweepTotals{}
+	sweeps := &metrics.SweepStats{}
 	stopServer, err := serveMetrics(ctx, f.listen, gw, sweeps, log)
 	if err != nil {
 		return err
@@ -132,11 +133,11 @@ func runDaemon(ctx context.Context, g *globals, f *runFlags) error {
 			return nil
 		case <-t.C:
 			r, err := gw.Datapath().Sweep(loader.KernelNow(), f.controlIdle)
+			sweeps.Observe(r, err)
 			if err != nil {
 				log.Error("sweep", "error", err)
 				continue
 			}
-			sweeps.add(r)
 			if r != (loader.SweepResult{}) {
 				log.Debug("swept", "expired_unused", r.ExpiredUnused, "expired_used", r.ExpiredUsed, "idle_controls", r.IdleControls)
 			}
