@@ -60,13 +60,13 @@ Examples:
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVar(&f.outside, "outside", nil, "interface facing the untrusted side (repeatable; at least one)")
-	fs.StringArrayVar(&f.inside, "inside", nil, "interface facing the protected side (repeatable)")
-	fs.StringVar(&f.attach, "attach", "xdp", "attach mode: xdp (native, generic as fallback) or tc (TCX)")
+	fs.StringArrayVar(&f.outside, "outside", nil, "`IFACE` facing the untrusted side (repeatable; at least one)")
+	fs.StringArrayVar(&f.inside, "inside", nil, "`IFACE` facing the protected side (repeatable)")
+	fs.StringVar(&f.attach, "attach", "xdp", "attach `MODE`: xdp (native, generic as fallback) or tc (TCX)")
 	fs.BoolVar(&f.host, "host", false, "this host is the FTP server or client: also read its own egress (needs --attach tc)")
 	fs.BoolVar(&f.replace, "replace", false, "replace another XDP program found on an interface")
-	fs.StringVar(&f.listen, "web.listen-address", "127.0.0.1:9464", "address of /metrics and /healthz (empty: none)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "write this file once attached and serving (for scripts and tests)")
+	fs.StringVar(&f.listen, "web.listen-address", "127.0.0.1:9464", "`ADDR` of /metrics and /healthz (empty: none)")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write `FILE` once attached and serving (for scripts and tests)")
 	fs.DurationVar(&f.sweepEvery, "sweep-interval", 10*time.Second, "how often expired pinholes are removed")
 	fs.DurationVar(&f.controlIdle, "control-idle", time.Hour, "forget a control connection silent for this long")
 	fs.BoolVar(&f.detachOnExit, "detach-on-exit", false, "detach and unpin everything when the daemon stops")
