@@ -129,7 +129,8 @@ func (r *report) print(w io.Writer) (passed, failed int) {
 		tw.Flush()
 	}
 	if len(checks) > 0 {
-		fmt.Fprintln(w, "\nChecks")
+		fmt.Fprintln(w, "\nNegative cases and counter checks")
+		fmt.Fprintln(tw, "CHECK\tWANT\tRESULT\tDETAIL")
 		for _, o := range checks {
 			res := "ok"
 			if !o.ok() {

@@ -158,6 +158,20 @@ func pureFTPdArgs(ns *NS, s *Server, o ServerOptions) []string {
 		inNS(ns, append([]string{PureFTPd.Binary()}, args...)...)...)
 }
 
+// LogTail returns the end of the server's own log (vsftpd and proftpd
+// keep one; pure-ftpd logs to syslog) and of its standard error.
+func (s *Server) LogTail() string {
+	out := s.Proc.Tail()
+	if b, err := os.ReadFile(filepath.Join(s.Dir, string(s.Kind)+".log")); err == nil {
+		l := strings.TrimSpace(string(b))
+		if len(l) > 3000 {
+			l = "..." + l[len(l)-3000:]
+		}
+		out = l + "\n" + out
+	}
+	return strings.TrimSpace(out)
+}
+
 // Stop ends the server and every session it forked.
 func (s *Server) Stop() error { return s.Proc.Stop() }
 
