@@ -53,12 +53,12 @@ completion: build
 
 # Regenerate the committed eBPF objects (needs clang).
 generate: deps-build
-	$(GO) generate ./loader/...
+	$(GO) generate ./loader/... ./bench/...
 
 # CI: the committed objects must be what the sources compile to.
 check-generated: generate
-	@git diff --exit-code --stat -- loader/ || { \
-	  echo "error: loader/*_bpfel.{go,o} are stale: run 'make generate' and commit them" >&2; exit 1; }
+	@git diff --exit-code --stat -- loader/ 'bench/*_bpfel.*' || { \
+	  echo "error: loader/*_bpfel.{go,o} or bench/*_bpfel.{go,o} are stale: run 'make generate' and commit them" >&2; exit 1; }
 
 test: deps check-generated
 	$(GO) vet ./...
@@ -72,6 +72,15 @@ fuzz:
 	  echo "fuzz $$t in $$pkg for $(FUZZTIME)"; \
 	  FTPXDP_REQUIRE_KERNEL=1 $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg || exit 1; \
 	done
+
+# Benchmarks (BENCHMARKS.md): a table per part and a verdict line per
+# target; figures never fail the run. Not part of `make test`. Results land
+# in bin/bench. Smaller runs: make bench BENCH_FLAGS='-parts 1 -rounds 3'.
+BENCH_PKGS  := iproute2 nftables iperf3 linux-perf
+BENCH_FLAGS ?=
+bench: deps-build build
+	@scripts/apt-ensure.sh $(BENCH_PKGS)
+	$(GO) run ./bench/cmd/ftpxdp-bench -ftpxdp $(BIN) -out bin/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
