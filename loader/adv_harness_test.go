@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cilium/ebpf"
 
 	"github.com/ftpxdp/ftpxdp/internal/testutil"
 	"github.com/ftpxdp/ftpxdp/pinhole"
@@ -64,35 +63,12 @@ func newGW(t testing.TB, cfg Config) *gw {
 	}
 	g.t = t
 	for _, name := range []string{"pinholes", "ctrl_conns", "rate_limit"} {
-		if err := advClear(g.dp.maps[name]); err != nil {
+		if err := clearMap(g.dp.maps[name]); err != nil {
 			t.Fatalf("clear %s: %v", name, err)
 		}
 	}
 	g.setClock(advStart)
 	return g
-}
-
-// advClear empties a hash map.
-func advClear(m *ebpf.Map) error {
-	var keys [][]byte
-	var key any
-	for {
-		next := make([]byte, m.KeySize())
-		if err := m.NextKey(key, &next); err != nil {
-			if isNotExist(err) {
-				break
-			}
-			return err
-		}
-		keys = append(keys, next)
-		key = next
-	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil && !isNotExist(err) {
-			return err
-		}
-	}
-	return nil
 }
 
 // setClock sets the kernel time both instances read.
