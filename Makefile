@@ -83,6 +83,12 @@ bench: deps-build build
 	@scripts/apt-ensure.sh $(BENCH_PKGS)
 	$(GO) run ./bench/cmd/ftpxdp-bench -ftpxdp $(BIN) -out bin/bench $(BENCH_FLAGS)
 
+# The README's main command: the active-mode download that a stateless
+# default-deny gateway breaks, then ftpxdp on the gateway making it work, in
+# network namespaces torn down on exit or Ctrl-C (scripts/demo.sh).
+demo: deps-lab build
+	@scripts/demo.sh $(BIN)
+
 # The interoperability matrix (internal/lab): vsftpd, proftpd and pure-ftpd
 # against lftp, curl, Python ftplib and ftp, active and passive, IPv4 and
 # IPv6, in three topologies under four gateway policies, and the negative
