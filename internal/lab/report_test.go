@@ -136,7 +136,7 @@ func (r *report) print(w io.Writer) (passed, failed int) {
 			if !o.ok() {
 				res = "FAIL"
 			}
-			want := "holds"
+			want := "pass"
 			if !o.Want {
 				want = "blocked"
 			}
