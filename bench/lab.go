@@ -30,15 +30,14 @@ type lab struct {
 }
 
 // newLab builds the lab; on error nothing is left behind.
-func newLab() (l *lab, err error) {
+func newLab() (_ *lab, err error) {
 	if err := removeStaleNetNS(); err != nil {
 		return nil, err
 	}
-	l = &lab{}
+	l := &lab{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
-			l = nil
 		}
 	}()
 	for _, p := range []struct {

@@ -20,6 +20,8 @@ type PerPacketOptions struct {
 	Rounds int
 	// Profile samples where ftpxdp's time goes with perf, when perf runs.
 	Profile bool
+	// Classes, when set, limits the run to the named classes.
+	Classes []string
 }
 
 // Program names in the per-packet results.
@@ -96,12 +98,11 @@ func controlConfig() loader.Config {
 	return cfg
 }
 
-func newPerPacketRig() (r *perPacketRig, err error) {
-	r = &perPacketRig{}
+func newPerPacketRig() (_ *perPacketRig, err error) {
+	r := &perPacketRig{}
 	defer func() {
 		if err != nil {
 			r.Close()
-			r = nil
 		}
 	}()
 	if err := loadFloorObjects(&r.floor, nil); err != nil {
@@ -220,6 +221,11 @@ func (r *perPacketRig) check(c packetClass, n uint32) (string, error) {
 	if ret != want {
 		return "", fmt.Errorf("class %s: ftpxdp returned %d, want %d (%s)", c.Name, ret, want, c.Verdict)
 	}
+	// The reference must reach the same verdict: a SYN it finds passes, a
+	// SYN it misses drops. Otherwise its key is wrong, and so its cost.
+	if ret, _, err := r.ref.ReferenceXdp.Benchmark(c.Frame, 1, nil); err != nil || ret != want {
+		return "", fmt.Errorf("class %s: reference returned %d (%v), want %d", c.Name, ret, err, want)
+	}
 	delta := after.Sub(before)
 	// The first repeat may differ (a pinhole's first use, a new control
 	// connection); every other one must count the path.
@@ -282,6 +288,12 @@ func RunPerPacket(ctx context.Context, opts PerPacketOptions, progress func(stri
 	}
 	defer r.Close()
 	classes := perPacketClasses(loader.KernelNow())
+	if len(opts.Classes) > 0 {
+		classes = slices.DeleteFunc(classes, func(c packetClass) bool { return !slices.Contains(opts.Classes, c.Name) })
+		if len(classes) == 0 {
+			return res, fmt.Errorf("no packet class named %v", opts.Classes)
+		}
+	}
 	for _, c := range classes {
 		if c.Tuple {
 			if err := r.putTuple(c.Frame); err != nil {
@@ -318,16 +330,4 @@ func RunPerPacket(ctx context.Context, opts PerPacketOptions, progress func(stri
 		res.Profiles, res.ProfileNote = r.profile(ctx, classes, progress)
 	}
 	return res, nil
-}
-
-// putTuple writes the 4-tuple of a TCP frame into the reference map.
-func (r *perPacketRig) putTuple(frame []byte) error {
-	t, err := tupleOf(frame)
-	if err != nil {
-		return err
-	}
-	if err := r.ref.Tuples.Put(t, uint8(1)); err != nil {
-		return fmt.Errorf("put reference tuple: %w", err)
-	}
-	return nil
 }

@@ -13,7 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type referenceTuple struct {
+type referenceTuple4 struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+}
+
+type referenceTuple6 struct {
 	_     structs.HostLayout
 	Saddr [4]uint32
 	Daddr [4]uint32
@@ -25,7 +33,8 @@ type referenceTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	referenceMapTuples        = "tuples"
+	referenceMapTuples4       = "tuples4"
+	referenceMapTuples6       = "tuples6"
 	referenceProgReferenceXdp = "reference_xdp"
 )
 
@@ -78,7 +87,8 @@ type referenceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type referenceMapSpecs struct {
-	Tuples *ebpf.MapSpec `ebpf:"tuples"`
+	Tuples4 *ebpf.MapSpec `ebpf:"tuples4"`
+	Tuples6 *ebpf.MapSpec `ebpf:"tuples6"`
 }
 
 // referenceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -107,12 +117,14 @@ func (o *referenceObjects) Close() error {
 //
 // It can be passed to loadReferenceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type referenceMaps struct {
-	Tuples *ebpf.Map `ebpf:"tuples"`
+	Tuples4 *ebpf.Map `ebpf:"tuples4"`
+	Tuples6 *ebpf.Map `ebpf:"tuples6"`
 }
 
 func (m *referenceMaps) Close() error {
 	return _ReferenceClose(
-		m.Tuples,
+		m.Tuples4,
+		m.Tuples6,
 	)
 }
 

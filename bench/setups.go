@@ -57,12 +57,11 @@ type gatewayRig struct {
 	closeFns []func() error
 }
 
-func newGatewayRig() (r *gatewayRig, err error) {
-	r = &gatewayRig{ftpxdp: map[loader.Hook][2]*loader.Instance{}}
+func newGatewayRig() (_ *gatewayRig, err error) {
+	r := &gatewayRig{ftpxdp: map[loader.Hook][2]*loader.Instance{}}
 	defer func() {
 		if err != nil {
 			r.Close()
-			r = nil
 		}
 	}()
 	if err := loadFloorObjects(&r.floor, nil); err != nil {
@@ -98,12 +97,11 @@ func (r *gatewayRig) Close() error {
 }
 
 // apply puts setup name in force on the lab's gateway.
-func (l *lab) apply(r *gatewayRig, name string) (a *applied, err error) {
-	a = &applied{name: name}
+func (l *lab) apply(r *gatewayRig, name string) (_ *applied, err error) {
+	a := &applied{name: name}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, a.remove())
-			a = nil
 		}
 	}()
 	switch name {
@@ -119,7 +117,10 @@ func (l *lab) apply(r *gatewayRig, name string) (a *applied, err error) {
 	default:
 		err = fmt.Errorf("unknown gateway setup %q", name)
 	}
-	return a, err
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // applyXDPPass attaches the empty program to both gateway veths: native

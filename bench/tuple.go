@@ -8,36 +8,39 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-// tupleOf reads the reference program's key from a TCP frame: addresses in
-// network order (IPv4 in the first word), ports as the wire has them.
-func tupleOf(frame []byte) (referenceTuple, error) {
-	var t referenceTuple
+// putTuple writes the 4-tuple of a TCP frame into the reference program's
+// map of its family: addresses in network order, ports as the wire has them.
+func (r *perPacketRig) putTuple(frame []byte) error {
 	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
 	tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
 	if !ok {
-		return t, fmt.Errorf("frame holds no TCP segment")
+		return fmt.Errorf("frame holds no TCP segment")
 	}
-	words := func(b []byte, w *[4]uint32) {
-		var a [16]byte
-		copy(a[:], b)
-		for i := range w {
-			w[i] = binary.NativeEndian.Uint32(a[4*i:])
-		}
+	be := func(p layers.TCPPort) uint16 {
+		var b [2]byte
+		binary.BigEndian.PutUint16(b[:], uint16(p))
+		return binary.NativeEndian.Uint16(b[:])
 	}
+	var err error
 	switch ip := pkt.NetworkLayer().(type) {
 	case *layers.IPv4:
-		words(ip.SrcIP.To4(), &t.Saddr)
-		words(ip.DstIP.To4(), &t.Daddr)
+		t := referenceTuple4{
+			Saddr: binary.NativeEndian.Uint32(ip.SrcIP.To4()), Daddr: binary.NativeEndian.Uint32(ip.DstIP.To4()),
+			Sport: be(tcp.SrcPort), Dport: be(tcp.DstPort),
+		}
+		err = r.ref.Tuples4.Put(t, uint8(1))
 	case *layers.IPv6:
-		words(ip.SrcIP, &t.Saddr)
-		words(ip.DstIP, &t.Daddr)
+		t := referenceTuple6{Sport: be(tcp.SrcPort), Dport: be(tcp.DstPort)}
+		for i := range 4 {
+			t.Saddr[i] = binary.NativeEndian.Uint32(ip.SrcIP[4*i:])
+			t.Daddr[i] = binary.NativeEndian.Uint32(ip.DstIP[4*i:])
+		}
+		err = r.ref.Tuples6.Put(t, uint8(1))
 	default:
-		return t, fmt.Errorf("frame holds no IP packet")
+		return fmt.Errorf("frame holds no IP packet")
 	}
-	var p [2]byte
-	binary.BigEndian.PutUint16(p[:], uint16(tcp.SrcPort))
-	t.Sport = binary.NativeEndian.Uint16(p[:])
-	binary.BigEndian.PutUint16(p[:], uint16(tcp.DstPort))
-	t.Dport = binary.NativeEndian.Uint16(p[:])
-	return t, nil
+	if err != nil {
+		return fmt.Errorf("put reference tuple: %w", err)
+	}
+	return nil
 }

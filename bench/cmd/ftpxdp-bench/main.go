@@ -35,6 +35,7 @@ type flags struct {
 	repeat    uint
 	rounds    int
 	profile   bool
+	classes   string
 	packets   uint
 	runs      int
 	tries     int
@@ -53,6 +54,7 @@ func parseFlags() flags {
 	flag.UintVar(&f.repeat, "repeat", 1000000, "part 1: repeats per run")
 	flag.IntVar(&f.rounds, "rounds", 5, "part 1: interleaved runs per program and class")
 	flag.BoolVar(&f.profile, "profile", true, "part 1: sample where ftpxdp's time goes with perf")
+	flag.StringVar(&f.classes, "classes", "", "part 1: only these comma-separated classes (e.g. syn-pinhole,ctl-PORT)")
 	flag.UintVar(&f.packets, "packets", 50000, "part 2: packets offered per run")
 	flag.IntVar(&f.runs, "runs", 11, "part 2: measured rounds (after one warm-up round)")
 	flag.IntVar(&f.tries, "tries", 3, "part 2: runs per round and setup; the fastest counts")
@@ -94,7 +96,11 @@ func run() error {
 	res := bench.Results{Machine: bench.ThisMachine()}
 	var errs []error
 	if parts["1"] {
-		p, err := bench.RunPerPacket(ctx, bench.PerPacketOptions{Repeat: uint32(f.repeat), Rounds: f.rounds, Profile: f.profile}, progress)
+		opts := bench.PerPacketOptions{Repeat: uint32(f.repeat), Rounds: f.rounds, Profile: f.profile}
+		if f.classes != "" {
+			opts.Classes = strings.Split(f.classes, ",")
+		}
+		p, err := bench.RunPerPacket(ctx, opts, progress)
 		res.PerPacket = &p
 		errs = append(errs, wrap("part 1", err))
 	}
