@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-
 	"github.com/ftpxdp/ftpxdp/internal/testutil"
 	"github.com/ftpxdp/ftpxdp/pinhole"
 )
