@@ -18,6 +18,8 @@ type GatewayOptions struct {
 	Tries int
 	// IperfSeconds is the length of one iperf3 test; 0 skips iperf3.
 	IperfSeconds int
+	// IperfRuns is the iperf3 rounds (default Runs).
+	IperfRuns int
 }
 
 // SetupResult is one gateway setup over all rounds.
@@ -59,6 +61,10 @@ type GatewayResult struct {
 	Packets uint32        `json:"packets"`
 	Runs    int           `json:"runs"`
 	Setups  []SetupResult `json:"setups"`
+	// IperfSeconds and IperfRuns size the iperf3 tests.
+	IperfSeconds int `json:"iperf_seconds"`
+	IperfRuns    int `json:"iperf_runs"`
+	Tries        int `json:"tries"`
 }
 
 // Added is the median, over rounds, of the ns per packet setup name adds
@@ -90,7 +96,7 @@ func (g GatewayResult) Setup(name string) SetupResult {
 // round first, then opts.Runs measured ones), and deletes the lab, also on
 // failure.
 func RunGateway(ctx context.Context, opts GatewayOptions, progress func(string)) (res GatewayResult, err error) {
-	res = GatewayResult{Packets: opts.Packets, Runs: opts.Runs}
+	res = GatewayResult{Packets: opts.Packets, Runs: opts.Runs, IperfSeconds: opts.IperfSeconds, IperfRuns: opts.IperfRuns, Tries: opts.Tries}
 	l, err := newLab()
 	if err != nil {
 		return res, err
@@ -115,6 +121,9 @@ func RunGateway(ctx context.Context, opts GatewayOptions, progress func(string))
 	}
 	if err := l.packetRounds(ctx, rig, opts, results, progress); err != nil {
 		return res, err
+	}
+	if res.IperfRuns <= 0 {
+		res.IperfRuns = opts.Runs
 	}
 	if opts.IperfSeconds > 0 {
 		if err := l.iperfRounds(ctx, rig, opts, results, progress); err != nil {
@@ -215,7 +224,11 @@ func (l *lab) iperfRounds(ctx context.Context, rig *gatewayRig, opts GatewayOpti
 		return err
 	}
 	defer srv.Stop()
-	for round := 1; round <= opts.Runs; round++ {
+	runs := opts.IperfRuns
+	if runs <= 0 {
+		runs = opts.Runs
+	}
+	for round := 1; round <= runs; round++ {
 		for _, name := range gatewaySetups {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -179,7 +179,8 @@ func (r Results) WriteText(w io.Writer) {
 		}
 	}
 	if g := r.Gateway; g != nil {
-		fmt.Fprintf(w, "\n== Part 2: gateway forwarding in a namespace lab, %d packets per run, median of %d rounds ==\n", g.Packets, g.Runs)
+		fmt.Fprintf(w, "\n== Part 2: gateway forwarding in a namespace lab: %d packets per run, fastest of %d tries, median of %d rounds; iperf3 median of %d x %d s ==\n",
+			g.Packets, g.Tries, g.Runs, g.IperfRuns, g.IperfSeconds)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "setup\tforward ns/pkt\tMpps\tadded ns\tspread\tSYN flood ns/pkt\tflood Mpps\tflood fate\tiperf3 Gbit/s\tclient offloads\t")
 		for _, s := range g.Setups {

@@ -40,6 +40,7 @@ type flags struct {
 	runs      int
 	tries     int
 	iperf     int
+	iperfRuns int
 	pinholes  int
 	capacity  uint
 	lookups   int
@@ -58,7 +59,8 @@ func parseFlags() flags {
 	flag.UintVar(&f.packets, "packets", 50000, "part 2: packets offered per run")
 	flag.IntVar(&f.runs, "runs", 11, "part 2: measured rounds (after one warm-up round)")
 	flag.IntVar(&f.tries, "tries", 3, "part 2: runs per round and setup; the fastest counts")
-	flag.IntVar(&f.iperf, "iperf-seconds", 2, "part 2: seconds per iperf3 test (0: no iperf3)")
+	flag.IntVar(&f.iperf, "iperf-seconds", 2, "part 2: seconds per iperf3 test, after one omitted (0: no iperf3)")
+	flag.IntVar(&f.iperfRuns, "iperf-runs", 5, "part 2: iperf3 rounds")
 	flag.IntVar(&f.pinholes, "pinholes", 1000000, "part 3: live pinholes")
 	flag.UintVar(&f.capacity, "capacity", 1<<20, "part 3: pinhole map capacity")
 	flag.IntVar(&f.lookups, "lookups", 20000, "part 3: distinct pinholes the cold-lookup test opens")
@@ -105,7 +107,7 @@ func run() error {
 		errs = append(errs, wrap("part 1", err))
 	}
 	if parts["2"] && ctx.Err() == nil {
-		g, err := bench.RunGateway(ctx, bench.GatewayOptions{Packets: uint32(f.packets), Runs: f.runs, Tries: f.tries, IperfSeconds: f.iperf}, progress)
+		g, err := bench.RunGateway(ctx, bench.GatewayOptions{Packets: uint32(f.packets), Runs: f.runs, Tries: f.tries, IperfSeconds: f.iperf, IperfRuns: f.iperfRuns}, progress)
 		res.Gateway = &g
 		errs = append(errs, wrap("part 2", err))
 	}
