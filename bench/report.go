@@ -204,7 +204,7 @@ func (r Results) WriteText(w io.Writer) {
 			s.FirstSYNSmallNs, count(s.Lookups), s.FirstSYNFullNs, count(s.Pinholes), s.Lookups)
 		fmt.Fprintf(tw, "repeated SYN of a pinhole (hot)\t%.0f ns in a 1-pinhole table, %.0f ns at %s\n",
 			s.HotSYNSmallNs, s.HotSYNFullNs, count(s.Pinholes))
-		fmt.Fprintf(tw, "sweep (%s)\t%s wall, %s CPU, %d removed\n", s.SweepAPI, ms(s.SweepWall), ms(s.SweepCPU), s.SweepRemoved)
+		fmt.Fprintf(tw, "sweep (%s)\t%s wall, %s CPU (%s in the kernel), %d removed\n", s.SweepAPI, ms(s.SweepWall), ms(s.SweepCPU), ms(s.SweepSys), s.SweepRemoved)
 		for _, l := range s.Listings {
 			fmt.Fprintf(tw, "%s\t%s wall, %s CPU, %d rows, peak RSS %d MiB\n", l.Command, ms(l.Wall), ms(l.CPU), l.Rows, l.RSSKiB/1024)
 		}
