@@ -84,32 +84,41 @@ func eachBatch[K comparable, V any](m *ebpf.Map, fn func(keys []K, vals []V) boo
 	}
 }
 
-// sweepMap deletes the entries of m that dead selects, in batches.
+// sweepMap deletes the entries of m that dead selects, each batch as soon
+// as it is read: the cursor is past those buckets, and one reused slice
+// keeps a sweep of a million entries from allocating a million keys.
 func sweepMap[K comparable, V any](m *ebpf.Map, dead func(K, V) bool) error {
-	var doomed []K
+	doomed := make([]K, 0, batchSize)
+	var delErr error
 	err := eachBatch(m, func(keys []K, vals []V) bool {
+		doomed = doomed[:0]
 		for i := range keys {
 			if dead(keys[i], vals[i]) {
 				doomed = append(doomed, keys[i])
 			}
 		}
-		return true
+		delErr = deleteKeys(m, doomed)
+		return delErr == nil
 	})
 	if err != nil {
 		return err
 	}
-	for len(doomed) > 0 {
-		chunk := doomed[:min(len(doomed), batchSize)]
-		if _, err := m.BatchDelete(chunk, nil); err != nil {
-			// An entry the kernel removed meanwhile fails the batch:
-			// finish this chunk one by one.
-			for _, k := range chunk {
-				if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					return err
-				}
-			}
+	return delErr
+}
+
+func deleteKeys[K comparable](m *ebpf.Map, keys []K) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchDelete(keys, nil); err == nil {
+		return nil
+	}
+	// An entry the kernel removed meanwhile fails the batch: finish one
+	// by one.
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
 		}
-		doomed = doomed[len(chunk):]
 	}
 	return nil
 }

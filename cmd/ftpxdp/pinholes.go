@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +35,14 @@ type pinholeRow struct {
 	TimeLeftSeconds float64 `json:"time_left_seconds"`
 	State           string  `json:"state"`
 	Hits            uint32  `json:"hits"`
+}
+
+// destination is "addr:port", bracketed for IPv6.
+func (r pinholeRow) destination() string {
+	if r.Family == "ipv6" {
+		return "[" + r.DestAddress + "]:" + strconv.Itoa(int(r.DestPort))
+	}
+	return r.DestAddress + ":" + strconv.Itoa(int(r.DestPort))
 }
 
 func rowOf(p pinhole.Pinhole, now uint64) pinholeRow {
@@ -148,7 +158,11 @@ Without --sort the list streams in map order, in constant memory.`,
 	return cmd
 }
 
-func listPinholes(w io.Writer, dp *loader.Datapath, f *listFlags, filter addrFilter) error {
+func listPinholes(out io.Writer, dp *loader.Datapath, f *listFlags, filter addrFilter) error {
+	// One write per 64 KiB, not one per row or cell: a million rows
+	// otherwise cost a million syscalls.
+	w := bufio.NewWriterSize(out, 64<<10)
+	defer w.Flush()
 	now := loader.KernelNow()
 	var sink rowSink
 	if f.json {
@@ -181,7 +195,10 @@ func listPinholes(w io.Writer, dp *loader.Datapath, f *listFlags, filter addrFil
 			}
 		}
 	}
-	return sink.close()
+	if err := sink.close(); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // rowSink prints rows as they come.
@@ -233,9 +250,8 @@ func newTableSink(w io.Writer) *tableSink {
 }
 
 func (s *tableSink) add(r pinholeRow) error {
-	dest := netip.AddrPortFrom(netip.MustParseAddr(r.DestAddress), r.DestPort)
 	_, err := fmt.Fprintf(s.tw, "%s\t%s\t%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\t%d\n",
-		r.Protocol, r.Family, r.Source, dest, r.Mode, r.ControlClient, r.ControlServer,
+		r.Protocol, r.Family, r.Source, r.destination(), r.Mode, r.ControlClient, r.ControlServer,
 		round(r.AgeSeconds), round(r.TimeLeftSeconds), r.State, r.Hits)
 	if s.n++; s.n%tableBlock == 0 {
 		return s.tw.Flush()
