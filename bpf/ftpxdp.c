@@ -601,6 +601,25 @@ __noinline int side_ok(struct ctrl_state *st, __u32 d)
 	return 1;
 }
 
+/* The last TAIL_LEN bytes of a segment longer than the window are read to
+ * find its last line. */
+#define TAIL_LEN 128
+
+/* Where the last line of s->buf[0, TAIL_LEN), which ends in CRLF, starts:
+ * after the CRLF before it; -1 when that line is longer than the tail.
+ * Global: verified once. */
+__noinline int last_line_start(struct scratch *s)
+{
+	if (!s)
+		return -1;
+	for (int k = 0; k < TAIL_LEN - 3; k++) {
+		int i = TAIL_LEN - 3 - k;
+		if (CH(s, i) == '\n' && CH(s, i - 1) == '\r')
+			return i + 1;
+	}
+	return -1;
+}
+
 static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struct tcphdr *tcp,
 				    __u32 payload_off, __u32 dir)
 {
@@ -717,6 +736,19 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 
 	if (scan_lines(s, st, &env, n) < n)
 		count(COUNTER_LINE_PARTIAL);
+	/* A reply longer than the window may end a multi-line reply in the
+	 * unread part: read the segment's last line and treat it as a line,
+	 * or the reply would never end for us and a later 227 would count
+	 * as inside it. */
+	if (plen > SCAN_MAX && d == 1 && (st->flags & CTRL_MULTILINE) && last == '\n' &&
+	    prev == '\r' && !load_payload(ctx, is_xdp, payload_off + plen - TAIL_LEN, s->buf, TAIL_LEN)) {
+		int ls = last_line_start(s);
+		if (ls >= 0) {
+			env.skip_first = 0;
+			env.line_start = ls;
+			handle_line(s, st, &env, TAIL_LEN - 1);
+		}
+	}
 	st->next_seq[d] = seq + plen;
 	st->seq_known[d] = 1;
 	st->midline[d] = tail_of(d, last, prev_cr);

@@ -235,6 +235,15 @@ func (c *Conn) payload(e *lineEnv, s Segment, plen int) bool {
 	if start < n {
 		e.count(ReasonLinePartial, e.buf[start:n])
 	}
+	// ftpxdp.c: a reply longer than the window may end a multi-line reply
+	// in the unread part; its last line is read and treated as a line.
+	if plen > ScanMax && d == ServerToClient && st.flags&flagMultiline != 0 && last == '\n' && segCR {
+		e.buf = s.Payload[plen-TailLen:]
+		if ls := lastLineStart(e.buf); ls >= 0 {
+			e.skipFirst = false
+			c.handleLine(e, ls, TailLen-1)
+		}
+	}
 	st.nextSeq[d] = s.Seq + uint32(plen)
 	st.seqKnown[d] = true
 	st.midline[d] = tailOf(d, last, prevCR)
@@ -480,4 +489,20 @@ func (c *Conn) openPinhole(e *lineEnv, line []byte, port uint16, mode Mode) {
 		r = ReasonPassiveV6
 	}
 	e.ev = append(e.ev, Event{Reason: r, Line: line, Pinhole: p})
+}
+
+// TailLen is how many bytes at the end of a segment longer than ScanMax are
+// read to find its last line (ftpxdp.c TAIL_LEN).
+const TailLen = 128
+
+// lastLineStart is ftpxdp.c last_line_start: where the last line of tail,
+// which ends in CRLF, starts (after the CRLF before it), or -1 when that
+// line is longer than the tail.
+func lastLineStart(tail []byte) int {
+	for i := TailLen - 3; i >= 1; i-- {
+		if tail[i] == '\n' && tail[i-1] == '\r' {
+			return i + 1
+		}
+	}
+	return -1
 }
