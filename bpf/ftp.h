@@ -12,9 +12,13 @@
 #define LINE_MAX 128  /* a PORT/EPRT/227/229 line longer than this is overlong */
 
 /* Scratch space for one control segment, one per CPU. The tail pad lets a
- * 4- or 8-byte load at any masked offset stay inside the value. */
+ * 4- or 8-byte load at any masked offset stay inside the value. The line
+ * scan reads words: typed as such, each is one load, not eight. */
 struct scratch {
-	char buf[SCAN_MAX + 16];
+	union {
+		char buf[SCAN_MAX + 16];
+		__u64 words[(SCAN_MAX + 16) / 8];
+	};
 };
 
 enum line_kind {

@@ -58,12 +58,17 @@ static __always_inline __u64 now_fast_ns(void)
 	return a->ns + (j - a->jiffies) * cfg.ns_per_jiffy;
 }
 
-static __always_inline void count(__u32 c)
+static __always_inline void count_n(__u32 c, __u64 n)
 {
 	__u32 idx = (__u32)cfg.iface_slot * COUNTER_MAX + c;
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
-		*v += 1;
+		*v += n;
+}
+
+static __always_inline void count(__u32 c)
+{
+	count_n(c, 1);
 }
 
 static __always_inline void observe_wait(__u64 wait)
@@ -188,6 +193,7 @@ struct line_env {
 	__u32 skip_first; /* the first line continues one from an earlier segment */
 	__u32 prev_cr;    /* the byte before the segment was a CR */
 	__u32 line_start; /* offset of the current line in the segment */
+	__u32 lines_other; /* lines of no interest, counted once per segment */
 };
 
 
@@ -399,7 +405,7 @@ static __always_inline void client_line(struct scratch *s, struct ctrl_state *st
 	} else if ((w == WORD('2', '2', '7', ' ') || w == WORD('2', '2', '9', ' '))) {
 		count(COUNTER_REJECT_WRONG_DIRECTION);
 	} else {
-		count(COUNTER_LINE_OTHER);
+		e->lines_other++;
 	}
 }
 
@@ -425,7 +431,10 @@ static __always_inline void server_line(struct scratch *s, struct ctrl_state *st
 		if (end)
 			st->flags &= ~CTRL_MULTILINE;
 		if (!end || pasv) {
-			count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
+			if (pasv)
+				count(COUNTER_REJECT_MULTILINE);
+			else
+				e->lines_other++;
 			return;
 		}
 	}
@@ -433,17 +442,20 @@ static __always_inline void server_line(struct scratch *s, struct ctrl_state *st
 		if (up_is_command(w))
 			count(COUNTER_REJECT_WRONG_DIRECTION);
 		else
-			count(COUNTER_LINE_OTHER);
+			e->lines_other++;
 		return;
 	}
 	if (sep == '-') {
 		st->flags |= CTRL_MULTILINE;
 		st->ml_code = code;
-		count(pasv ? COUNTER_REJECT_MULTILINE : COUNTER_LINE_OTHER);
+		if (pasv)
+			count(COUNTER_REJECT_MULTILINE);
+		else
+			e->lines_other++;
 		return;
 	}
 	if (sep != ' ') {
-		count(COUNTER_LINE_OTHER);
+		e->lines_other++;
 		return;
 	}
 	if (code == 227 || code == 229) {
@@ -466,7 +478,7 @@ static __always_inline void server_line(struct scratch *s, struct ctrl_state *st
 	/* A final error answers whatever was outstanding. */
 	if (code >= 400)
 		st->flags &= ~(CTRL_PASV_PENDING | CTRL_EPSV_PENDING | CTRL_AUTH_PENDING);
-	count(COUNTER_LINE_OTHER);
+	e->lines_other++;
 }
 
 /* Acts on the line from e->line_start to the LF at lf, and moves
@@ -491,7 +503,7 @@ __noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line
 		return 0;
 	/* A line of interest has four bytes of verb or code and one more. */
 	if (lf < start + 4 || lf >= SCAN_MAX) {
-		count(COUNTER_LINE_OTHER);
+		e->lines_other++;
 		return 0;
 	}
 	__u32 w = *(__u32 *)&s->buf[start & SCAN_MASK];
@@ -502,10 +514,19 @@ __noinline int handle_line(struct scratch *s, struct ctrl_state *st, struct line
 	return 0;
 }
 
-/* Finds the line ends of the segment 8 bytes at a time (a SWAR test for
- * LF) and hands each line to handle_line. Global, so the verifier checks
- * the loop once; a plain loop, so no call per word. Returns where the
- * unterminated tail starts (len when the segment ends at a line end). */
+/* The top bit of every byte of v that is an LF, and of no other (SWAR: no
+ * carry crosses a byte). */
+static __always_inline __u64 lf_bytes(__u64 v)
+{
+	__u64 x = v ^ 0x0a0a0a0a0a0a0a0aULL;
+	__u64 low = 0x7f7f7f7f7f7f7f7fULL;
+	return ~(((x & low) + low) | x | low);
+}
+
+/* Finds the line ends of the segment a word at a time (lf_bytes) and hands
+ * each line to handle_line; lines of no interest are counted by the caller. Global, so the verifier checks the loop once; a plain
+ * loop, so no call per word. Returns where the unterminated tail starts (len
+ * when the segment ends at a line end). */
 __noinline __u32 scan_lines(struct scratch *s, struct ctrl_state *st, struct line_env *e, __u32 len)
 {
 	if (!s || !st || !e)
@@ -514,17 +535,20 @@ __noinline __u32 scan_lines(struct scratch *s, struct ctrl_state *st, struct lin
 		__u32 base = w * 8;
 		if (base >= len)
 			break;
-		__u64 v = *(__u64 *)&s->buf[base & SCAN_MASK];
-		__u64 x = v ^ 0x0a0a0a0a0a0a0a0aULL;
-		if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+		__u64 m = lf_bytes(s->words[w & (SCAN_MAX / 8 - 1)]);
+		if (!m)
 			continue;
+		if (len - base < 8) /* bytes past the segment are stale */
+			m &= (1ULL << (8 * (len - base))) - 1;
+		/* One pass per LF, lowest first: the byte index of the lowest
+		 * set bit (bit 8k+7) is the top byte of (1 << 8k) * C. */
 #pragma unroll
-		for (int b = 0; b < 8; b++) {
-			__u32 i = base + b;
-			if (i >= len)
+		for (int j = 0; j < 8; j++) {
+			if (!m)
 				break;
-			if (((v >> (8 * b)) & 0xff) == '\n')
-				handle_line(s, st, e, i);
+			__u64 low = m & -m;
+			handle_line(s, st, e, base + (((low >> 7) * 0x0001020304050607ULL) >> 56));
+			m &= m - 1;
 		}
 	}
 	return e->line_start;
@@ -606,16 +630,26 @@ __noinline int side_ok(struct ctrl_state *st, __u32 d)
 #define TAIL_LEN 128
 
 /* Where the last line of s->buf[0, TAIL_LEN), which ends in CRLF, starts:
- * after the CRLF before it; -1 when that line is longer than the tail.
+ * after the CRLF before it; -1 when that line is longer than the tail. A
+ * word at a time from the end, so a short last line costs a few words.
  * Global: verified once. */
 __noinline int last_line_start(struct scratch *s)
 {
 	if (!s)
 		return -1;
-	for (int k = 0; k < TAIL_LEN - 3; k++) {
-		int i = TAIL_LEN - 3 - k;
-		if (CH(s, i) == '\n' && CH(s, i - 1) == '\r')
-			return i + 1;
+	for (int k = 0; k < TAIL_LEN / 8; k++) {
+		int w = TAIL_LEN / 8 - 1 - k;
+		__u64 m = lf_bytes(s->words[w & (SCAN_MAX / 8 - 1)]);
+		if (k == 0)
+			m &= 0x0000ffffffffffffULL; /* not the segment's own CRLF */
+		if (!m)
+			continue;
+#pragma unroll
+		for (int b = 7; b >= 0; b--) {
+			int i = w * 8 + b;
+			if ((m & (0x80ULL << (8 * b))) && i >= 1 && CH(s, i - 1) == '\r')
+				return i + 1;
+		}
 	}
 	return -1;
 }
@@ -749,6 +783,8 @@ static __always_inline void control(void *ctx, int is_xdp, struct flow *f, struc
 			handle_line(s, st, &env, TAIL_LEN - 1);
 		}
 	}
+	if (env.lines_other)
+		count_n(COUNTER_LINE_OTHER, env.lines_other);
 	st->next_seq[d] = seq + plen;
 	st->seq_known[d] = 1;
 	st->midline[d] = tail_of(d, last, prev_cr);
