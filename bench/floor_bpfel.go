@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	floorProgFloorTc  = "floor_tc"
 	floorProgFloorXdp = "floor_xdp"
 )
 
@@ -61,6 +62,7 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
+	FloorTc  *ebpf.ProgramSpec `ebpf:"floor_tc"`
 	FloorXdp *ebpf.ProgramSpec `ebpf:"floor_xdp"`
 }
 
@@ -112,11 +114,13 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
+	FloorTc  *ebpf.Program `ebpf:"floor_tc"`
 	FloorXdp *ebpf.Program `ebpf:"floor_xdp"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
+		p.FloorTc,
 		p.FloorXdp,
 	)
 }

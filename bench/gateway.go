@@ -70,16 +70,36 @@ type GatewayResult struct {
 // Added is the median, over rounds, of the ns per packet setup name adds
 // to bare forwarding in the same round (flood: of the SYN flood).
 func (g GatewayResult) Added(name string, flood bool) float64 {
-	bare, s := g.Setup(setupBare), g.Setup(name)
-	a, b := s.Forward, bare.Forward
+	return g.AddedOver(name, setupBare, flood)
+}
+
+// AddedOver is the median, over rounds, of the ns per packet setup name
+// adds to setup base in the same round.
+func (g GatewayResult) AddedOver(name, base string, flood bool) float64 {
+	s, b := g.Setup(name), g.Setup(base)
+	x, y := s.Forward, b.Forward
 	if flood {
-		a, b = s.Flood, bare.Flood
+		x, y = s.Flood, b.Flood
 	}
 	var d []float64
-	for i := range min(len(a), len(b)) {
-		d = append(d, a[i].NsPerPacket()-b[i].NsPerPacket())
+	for i := range min(len(x), len(y)) {
+		d = append(d, x[i].NsPerPacket()-y[i].NsPerPacket())
 	}
 	return median(d)
+}
+
+// IperfRatio is the median, over rounds, of setup name's iperf3 throughput
+// over bare forwarding's in the same round: paired, so that a round the
+// shared machine slowed down slows both.
+func (g GatewayResult) IperfRatio(name string) float64 {
+	a, b := g.Setup(name).Iperf, g.Setup(setupBare).Iperf
+	var q []float64
+	for i := range min(len(a), len(b)) {
+		if b[i].Gbps > 0 {
+			q = append(q, a[i].Gbps/b[i].Gbps)
+		}
+	}
+	return median(q)
 }
 
 // Setup returns the named setup's result.

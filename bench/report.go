@@ -105,10 +105,12 @@ func (r Results) Targets() []Target {
 			})
 		}
 		if bare, tc := g.Setup(setupBare).IperfGbps(), g.Setup(setupTC).IperfGbps(); !math.IsNaN(bare) {
+			q := g.IperfRatio(setupTC)
 			ts = append(ts, Target{
-				Name:   "iperf3 ftpxdp-tc throughput >= 0.95x bare",
-				Met:    tc/bare >= 0.95,
-				Figure: fmt.Sprintf("%.2fx: %.2f vs %.2f Gbit/s", tc/bare, tc, bare),
+				Name: "iperf3 ftpxdp-tc throughput >= 0.95x bare",
+				Met:  q >= 0.95,
+				Figure: fmt.Sprintf("%.2fx (median of the rounds' ratios; medians %.2f vs %.2f Gbit/s)",
+					q, tc, bare),
 			})
 		}
 	}
@@ -193,6 +195,10 @@ func (r Results) WriteText(w io.Writer) {
 				s.FloodNs(), 1e3/s.FloodNs(), fate, s.IperfGbps(), s.Offloads)
 		}
 		tw.Flush()
+		// What the hook costs by itself, and ftpxdp's own work on top.
+		fmt.Fprintf(w, "hooks: an empty program adds %+.0f ns at XDP, %+.0f ns at TCX ingress; ftpxdp's own work on top: %+.0f ns at XDP, %+.0f ns at TC\n",
+			g.Added(setupXDPPass, false), g.Added(setupTCPass, false),
+			g.AddedOver(setupXDP, setupXDPPass, false), g.AddedOver(setupTC, setupTCPass, false))
 	}
 	if s := r.Scale; s != nil {
 		fmt.Fprintf(w, "\n== Part 3: the pinhole table at %s live pinholes (capacity %d) ==\n", count(s.Pinholes), s.Capacity)

@@ -15,13 +15,14 @@ import (
 const (
 	setupBare    = "bare"
 	setupXDPPass = "xdp-pass"
+	setupTCPass  = "tc-pass"
 	setupNft     = "nft-conntrack"
 	setupXDP     = "ftpxdp-xdp"
 	setupTC      = "ftpxdp-tc"
 )
 
 // gatewaySetups is the order each round applies them in.
-var gatewaySetups = []string{setupBare, setupXDPPass, setupNft, setupXDP, setupTC}
+var gatewaySetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC}
 
 // iperfPort is the port iperf3 listens on; every filtering setup lets new
 // connections to it in, as it lets tcp/21 in.
@@ -108,6 +109,8 @@ func (l *lab) apply(r *gatewayRig, name string) (_ *applied, err error) {
 	case setupBare:
 	case setupXDPPass:
 		err = l.applyXDPPass(r, a)
+	case setupTCPass:
+		err = l.applyTCPass(r, a)
 	case setupNft:
 		err = l.applyNft(a)
 	case setupXDP:
@@ -135,6 +138,32 @@ func (l *lab) applyXDPPass(r *gatewayRig, a *applied) error {
 		a.undo = append(a.undo, lk.Close)
 	}
 	return nil
+}
+
+// applyTCPass attaches the empty TC program at TCX ingress of both gateway
+// veths: what the hook costs by itself, next to which ftpxdp-tc's own work
+// shows.
+func (l *lab) applyTCPass(r *gatewayRig, a *applied) error {
+	for _, idx := range []int{l.outIfindex, l.inIfindex} {
+		lk, err := l.attachTCX(r.floor.FloorTc, idx)
+		if err != nil {
+			return err
+		}
+		a.undo = append(a.undo, lk.Close)
+	}
+	return nil
+}
+
+func (l *lab) attachTCX(p *ebpf.Program, ifindex int) (link.Link, error) {
+	var lk link.Link
+	err := l.gw.Do(func() (err error) {
+		lk, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: p, Attach: ebpf.AttachTCXIngress})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attach tcx ingress to ifindex %d: %w", ifindex, err)
+	}
+	return lk, nil
 }
 
 func (l *lab) attachXDP(p *ebpf.Program, ifindex int) (link.Link, error) {
@@ -169,10 +198,7 @@ func (l *lab) applyFtpxdp(r *gatewayRig, a *applied, hook loader.Hook) error {
 		if hook == loader.HookXDP {
 			lk, err = l.attachXDP(pair[i].Program, ifindex)
 		} else {
-			err = l.gw.Do(func() (err error) {
-				lk, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: pair[i].Program, Attach: ebpf.AttachTCXIngress})
-				return err
-			})
+			lk, err = l.attachTCX(pair[i].Program, ifindex)
 		}
 		if err != nil {
 			return fmt.Errorf("attach ftpxdp %s: %w", hook, err)
