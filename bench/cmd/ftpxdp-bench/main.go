@@ -60,7 +60,7 @@ func parseFlags() flags {
 	flag.IntVar(&f.runs, "runs", 11, "part 2: measured rounds (after one warm-up round)")
 	flag.IntVar(&f.tries, "tries", 3, "part 2: runs per round and setup; the fastest counts")
 	flag.IntVar(&f.iperf, "iperf-seconds", 2, "part 2: seconds per iperf3 test, after one omitted (0: no iperf3)")
-	flag.IntVar(&f.iperfRuns, "iperf-runs", 5, "part 2: iperf3 rounds")
+	flag.IntVar(&f.iperfRuns, "iperf-runs", 7, "part 2: iperf3 rounds")
 	flag.IntVar(&f.pinholes, "pinholes", 1000000, "part 3: live pinholes")
 	flag.UintVar(&f.capacity, "capacity", 1<<20, "part 3: pinhole map capacity")
 	flag.IntVar(&f.lookups, "lookups", 20000, "part 3: distinct pinholes the cold-lookup test opens")
