@@ -130,22 +130,28 @@ func (l *lab) apply(r *gatewayRig, name string) (_ *applied, err error) {
 // XDP on a veth changes its receive path, and this isolates that change
 // from ftpxdp's own work.
 func (l *lab) applyXDPPass(r *gatewayRig, a *applied) error {
-	for _, idx := range []int{l.outIfindex, l.inIfindex} {
-		lk, err := l.attachXDP(r.floor.FloorXdp, idx)
-		if err != nil {
-			return err
-		}
-		a.undo = append(a.undo, lk.Close)
-	}
-	return nil
+	return l.attachPair(a, loader.HookXDP, r.floor.FloorXdp, r.floor.FloorXdp)
 }
 
 // applyTCPass attaches the empty TC program at TCX ingress of both gateway
 // veths: what the hook costs by itself, next to which ftpxdp-tc's own work
 // shows.
 func (l *lab) applyTCPass(r *gatewayRig, a *applied) error {
-	for _, idx := range []int{l.outIfindex, l.inIfindex} {
-		lk, err := l.attachTCX(r.floor.FloorTc, idx)
+	return l.attachPair(a, loader.HookTC, r.floor.FloorTc, r.floor.FloorTc)
+}
+
+// attachPair attaches out to the gateway's outside veth and in to its
+// inside one, at XDP (native) or TCX ingress, and records the undo.
+func (l *lab) attachPair(a *applied, hook loader.Hook, out, in *ebpf.Program) error {
+	attach := l.attachXDP
+	if hook == loader.HookTC {
+		attach = l.attachTCX
+	}
+	for _, x := range []struct {
+		p       *ebpf.Program
+		ifindex int
+	}{{out, l.outIfindex}, {in, l.inIfindex}} {
+		lk, err := attach(x.p, x.ifindex)
 		if err != nil {
 			return err
 		}
@@ -190,20 +196,8 @@ func gatewayConfig() loader.Config {
 // out0, the inside one on in0, at XDP (native) or TCX ingress.
 func (l *lab) applyFtpxdp(r *gatewayRig, a *applied, hook loader.Hook) error {
 	pair := r.ftpxdp[hook]
-	for i, ifindex := range []int{l.outIfindex, l.inIfindex} {
-		var (
-			lk  link.Link
-			err error
-		)
-		if hook == loader.HookXDP {
-			lk, err = l.attachXDP(pair[i].Program, ifindex)
-		} else {
-			lk, err = l.attachTCX(pair[i].Program, ifindex)
-		}
-		if err != nil {
-			return fmt.Errorf("attach ftpxdp %s: %w", hook, err)
-		}
-		a.undo = append(a.undo, lk.Close)
+	if err := l.attachPair(a, hook, pair[0].Program, pair[1].Program); err != nil {
+		return fmt.Errorf("attach ftpxdp %s: %w", hook, err)
 	}
 	a.drops = func() (uint64, error) {
 		c, err := r.dp.Counters()
