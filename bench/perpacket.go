@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,7 +74,7 @@ type perPacketRig struct {
 	control  *loader.Datapath // every repeat of a control segment parsed
 	inShip   *loader.Instance
 	inCtl    *loader.Instance
-	closeFns []func() error
+	closeFns closers
 }
 
 // benchConfig is a stock install with the FTP control port allowed in,
@@ -135,11 +134,7 @@ func newPerPacketRig() (_ *perPacketRig, err error) {
 
 // Close unloads everything, last loaded first.
 func (r *perPacketRig) Close() error {
-	var errs []error
-	for i := len(r.closeFns) - 1; i >= 0; i-- {
-		errs = append(errs, r.closeFns[i]())
-	}
-	return errors.Join(errs...)
+	return r.closeFns.Close()
 }
 
 // ftpxdpFor returns the datapath and instance a class runs on.

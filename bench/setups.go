@@ -55,7 +55,7 @@ type gatewayRig struct {
 	dp    *loader.Datapath
 	// ftpxdp[hook] are the outside and inside instances.
 	ftpxdp   map[loader.Hook][2]*loader.Instance
-	closeFns []func() error
+	closeFns closers
 }
 
 func newGatewayRig() (_ *gatewayRig, err error) {
@@ -90,11 +90,7 @@ func newGatewayRig() (_ *gatewayRig, err error) {
 
 // Close unloads the programs.
 func (r *gatewayRig) Close() error {
-	var errs []error
-	for i := len(r.closeFns) - 1; i >= 0; i-- {
-		errs = append(errs, r.closeFns[i]())
-	}
-	return errors.Join(errs...)
+	return r.closeFns.Close()
 }
 
 // apply puts setup name in force on the lab's gateway.
