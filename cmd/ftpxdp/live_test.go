@@ -91,7 +91,9 @@ func (g *gateway) stop(t *testing.T) {
 	}
 }
 
-// pinholeJSON is one row of 'pinholes --json', decoded strictly.
+// pinholeJSON is one row of 'pinholes --json', decoded strictly. A copy of
+// pinholeRow on purpose: it pins the documented field names, so a renamed
+// tag in pinholeRow fails here rather than in an operator's scripts.
 type pinholeJSON struct {
 	Protocol        string  `json:"protocol"`
 	Family          string  `json:"family"`
@@ -258,7 +260,8 @@ func TestPinholesJSONAgainstLiveState(t *testing.T) {
 	}
 }
 
-// statusJSON is 'status --json'.
+// statusJSON is 'status --json', a copy of loader.HookStatus's fields on
+// purpose, as pinholeJSON is.
 type statusJSON struct {
 	PinPath string `json:"pin_path"`
 	Mode    string `json:"mode"`
