@@ -249,7 +249,7 @@ func (l *lab) iperfRounds(ctx context.Context, rig *gatewayRig, opts GatewayOpti
 		runs = opts.Runs
 	}
 	for round := 1; round <= runs; round++ {
-		for _, name := range gatewaySetups {
+		for _, name := range iperfSetups {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

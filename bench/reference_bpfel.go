@@ -33,9 +33,12 @@ type referenceTuple6 struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	referenceMapTuples4       = "tuples4"
-	referenceMapTuples6       = "tuples6"
-	referenceProgReferenceXdp = "reference_xdp"
+	referenceMapDrops           = "drops"
+	referenceMapTuples4         = "tuples4"
+	referenceMapTuples6         = "tuples6"
+	referenceProgReferenceGwTc  = "reference_gw_tc"
+	referenceProgReferenceGwXdp = "reference_gw_xdp"
+	referenceProgReferenceXdp   = "reference_xdp"
 )
 
 // loadReference returns the embedded CollectionSpec for reference.
@@ -80,13 +83,16 @@ type referenceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type referenceProgramSpecs struct {
-	ReferenceXdp *ebpf.ProgramSpec `ebpf:"reference_xdp"`
+	ReferenceGwTc  *ebpf.ProgramSpec `ebpf:"reference_gw_tc"`
+	ReferenceGwXdp *ebpf.ProgramSpec `ebpf:"reference_gw_xdp"`
+	ReferenceXdp   *ebpf.ProgramSpec `ebpf:"reference_xdp"`
 }
 
 // referenceMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type referenceMapSpecs struct {
+	Drops   *ebpf.MapSpec `ebpf:"drops"`
 	Tuples4 *ebpf.MapSpec `ebpf:"tuples4"`
 	Tuples6 *ebpf.MapSpec `ebpf:"tuples6"`
 }
@@ -117,12 +123,14 @@ func (o *referenceObjects) Close() error {
 //
 // It can be passed to loadReferenceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type referenceMaps struct {
+	Drops   *ebpf.Map `ebpf:"drops"`
 	Tuples4 *ebpf.Map `ebpf:"tuples4"`
 	Tuples6 *ebpf.Map `ebpf:"tuples6"`
 }
 
 func (m *referenceMaps) Close() error {
 	return _ReferenceClose(
+		m.Drops,
 		m.Tuples4,
 		m.Tuples6,
 	)
@@ -138,11 +146,15 @@ type referenceVariables struct {
 //
 // It can be passed to loadReferenceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type referencePrograms struct {
-	ReferenceXdp *ebpf.Program `ebpf:"reference_xdp"`
+	ReferenceGwTc  *ebpf.Program `ebpf:"reference_gw_tc"`
+	ReferenceGwXdp *ebpf.Program `ebpf:"reference_gw_xdp"`
+	ReferenceXdp   *ebpf.Program `ebpf:"reference_xdp"`
 }
 
 func (p *referencePrograms) Close() error {
 	return _ReferenceClose(
+		p.ReferenceGwTc,
+		p.ReferenceGwXdp,
 		p.ReferenceXdp,
 	)
 }

@@ -19,10 +19,16 @@ const (
 	setupNft     = "nft-conntrack"
 	setupXDP     = "ftpxdp-xdp"
 	setupTC      = "ftpxdp-tc"
+	setupRefXDP  = "ref-xdp"
+	setupRefTC   = "ref-tc"
 )
 
 // gatewaySetups is the order each round applies them in.
-var gatewaySetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC}
+var gatewaySetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC, setupRefXDP, setupRefTC}
+
+// iperfSetups are those iperf3 runs through: the reference checker has no
+// allow rule, so it drops iperf3's SYN.
+var iperfSetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC}
 
 // iperfPort is the port iperf3 listens on; every filtering setup lets new
 // connections to it in, as it lets tcp/21 in.
@@ -52,6 +58,7 @@ func (a *applied) remove() error {
 // a second): the rounds then alternate quickly.
 type gatewayRig struct {
 	floor floorObjects
+	ref   referenceObjects
 	dp    *loader.Datapath
 	// ftpxdp[hook] are the outside and inside instances.
 	ftpxdp   map[loader.Hook][2]*loader.Instance
@@ -69,6 +76,10 @@ func newGatewayRig() (_ *gatewayRig, err error) {
 		return nil, fmt.Errorf("load floor program: %w", err)
 	}
 	r.closeFns = append(r.closeFns, r.floor.Close)
+	if err := loadReferenceObjects(&r.ref, nil); err != nil {
+		return nil, fmt.Errorf("load reference program: %w", err)
+	}
+	r.closeFns = append(r.closeFns, r.ref.Close)
 	if r.dp, err = loader.New(gatewayConfig(), loader.Options{}); err != nil {
 		return nil, fmt.Errorf("load ftpxdp maps: %w", err)
 	}
@@ -113,6 +124,10 @@ func (l *lab) apply(r *gatewayRig, name string) (_ *applied, err error) {
 		err = l.applyFtpxdp(r, a, loader.HookXDP)
 	case setupTC:
 		err = l.applyFtpxdp(r, a, loader.HookTC)
+	case setupRefXDP:
+		err = l.applyReference(r, a, loader.HookXDP, r.ref.ReferenceGwXdp)
+	case setupRefTC:
+		err = l.applyReference(r, a, loader.HookTC, r.ref.ReferenceGwTc)
 	default:
 		err = fmt.Errorf("unknown gateway setup %q", name)
 	}
@@ -134,6 +149,27 @@ func (l *lab) applyXDPPass(r *gatewayRig, a *applied) error {
 // shows.
 func (l *lab) applyTCPass(r *gatewayRig, a *applied) error {
 	return l.attachPair(a, loader.HookTC, r.floor.FloorTc, r.floor.FloorTc)
+}
+
+// applyReference attaches the reference checker (bench/bpf/reference.c,
+// with a drop counter) to both gateway veths: the least work any pinhole
+// checker does at that hook, and so the bound on what one can reach there.
+func (l *lab) applyReference(r *gatewayRig, a *applied, hook loader.Hook, p *ebpf.Program) error {
+	if err := l.attachPair(a, hook, p, p); err != nil {
+		return fmt.Errorf("attach the reference checker at %s: %w", hook, err)
+	}
+	a.drops = func() (uint64, error) {
+		var perCPU []uint64
+		if err := r.ref.Drops.Lookup(uint32(0), &perCPU); err != nil {
+			return 0, fmt.Errorf("read the reference's drops: %w", err)
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		return n, nil
+	}
+	return nil
 }
 
 // attachPair attaches out to the gateway's outside veth and in to its

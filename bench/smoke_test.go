@@ -82,6 +82,9 @@ func TestHarnessSmoke(t *testing.T) {
 	// Every target has a verdict line, and the plot is drawn.
 	var out bytes.Buffer
 	res.WriteText(&out)
+	if !strings.Contains(out.String(), "\nbounds: the reference checker") {
+		t.Errorf("no line with the reference checker's bounds:\n%s", out.String())
+	}
 	if n := strings.Count(out.String(), "\ntarget "); n != len(res.Targets()) || n < 9 {
 		t.Errorf("%d verdict lines for %d targets:\n%s", n, len(res.Targets()), out.String())
 	}

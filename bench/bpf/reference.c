@@ -3,7 +3,13 @@
  * Ethernet, IPv4 or IPv6 and TCP, and looks the 4-tuple up once per TCP
  * packet, in a hash map per family: 12-byte keys for IPv4, 36-byte keys
  * for IPv6 (a single map would need the long key for both). A SYN without
- * ACK and without an entry is dropped; everything else passes. */
+ * ACK and without an entry is dropped; everything else passes.
+ *
+ * reference_xdp is the per-packet baseline. The gateway lab attaches
+ * reference_gw_xdp and reference_gw_tc, the same check counting its drops
+ * (as any checker in production must, and as the lab needs to account
+ * for a flood): the bound any pinhole checker meets at each hook. */
+#include <linux/pkt_cls.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -14,6 +20,14 @@
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* SYNs the gateway variants dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
 
 struct tuple4 {
 	__be32 saddr;
@@ -43,29 +57,27 @@ struct {
 	__type(value, __u8);
 } tuples6 SEC(".maps");
 
-SEC("xdp")
-int reference_xdp(struct xdp_md *ctx)
+/* keep: 1 to let the packet through, 0 to drop it. */
+static __always_inline int keep(void *data, void *end)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct tcphdr *tcp;
 	int syn;
 	void *hit;
 
 	if ((void *)(eth + 1) > end)
-		return XDP_PASS;
+		return 1;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
-			return XDP_PASS;
+			return 1;
 		__u32 hlen = ip->ihl * 4;
 		if (hlen < sizeof(*ip))
-			return XDP_PASS;
+			return 1;
 		struct tuple4 t = { .saddr = ip->saddr, .daddr = ip->daddr };
 		tcp = (void *)ip + hlen;
 		if ((void *)(tcp + 1) > end)
-			return XDP_PASS;
+			return 1;
 		t.sport = tcp->source;
 		t.dport = tcp->dest;
 		syn = tcp->syn && !tcp->ack;
@@ -76,10 +88,10 @@ int reference_xdp(struct xdp_md *ctx)
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
-			return XDP_PASS;
+			return 1;
 		tcp = (void *)(ip6 + 1);
 		if ((void *)(tcp + 1) > end)
-			return XDP_PASS;
+			return 1;
 		struct tuple6 t = { .sport = tcp->source, .dport = tcp->dest };
 		__builtin_memcpy(t.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(t.daddr, &ip6->daddr, 16);
@@ -87,9 +99,42 @@ int reference_xdp(struct xdp_md *ctx)
 		hit = bpf_map_lookup_elem(&tuples6, &t);
 		asm volatile("/* v6 */" : "+r"(hit));
 	} else {
-		return XDP_PASS;
+		return 1;
 	}
 	if (!hit && syn)
-		return XDP_DROP;
-	return XDP_PASS;
+		return 0;
+	return 1;
+}
+
+SEC("xdp")
+int reference_xdp(struct xdp_md *ctx)
+{
+	return keep((void *)(long)ctx->data, (void *)(long)ctx->data_end) ? XDP_PASS : XDP_DROP;
+}
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+	if (n)
+		*n += 1;
+}
+
+SEC("xdp")
+int reference_gw_xdp(struct xdp_md *ctx)
+{
+	if (keep((void *)(long)ctx->data, (void *)(long)ctx->data_end))
+		return XDP_PASS;
+	count_drop();
+	return XDP_DROP;
+}
+
+/* TCX: "next" for what it keeps, as ftpxdp's TC program answers. */
+SEC("tc")
+int reference_gw_tc(struct __sk_buff *skb)
+{
+	if (keep((void *)(long)skb->data, (void *)(long)skb->data_end))
+		return TC_ACT_UNSPEC;
+	count_drop();
+	return TC_ACT_SHOT;
 }
