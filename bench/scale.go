@@ -125,7 +125,7 @@ func RunScale(ctx context.Context, opts ScaleOptions, progress func(string)) (re
 		return res, fmt.Errorf("load the %d-pinhole table: %w", opts.Capacity, err)
 	}
 	defer big.Close()
-	if res.MemlockBytes, err = pinnedMemlock(filepath.Join(dir, "maps", "pinholes")); err != nil {
+	if res.MemlockBytes, err = pinnedMemlock(filepath.Join(dir, "maps", "pinholes4")); err != nil {
 		return res, err
 	}
 

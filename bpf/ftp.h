@@ -19,6 +19,9 @@ struct scratch {
 		char buf[SCAN_MAX + 16];
 		__u64 words[(SCAN_MAX + 16) / 8];
 	};
+	/* A new pinhole's value is built here: on the stack it would push
+	 * the deepest call chain past the verifier's 512 bytes. */
+	struct pinhole_val hole;
 };
 
 enum line_kind {

@@ -33,11 +33,25 @@ static __always_inline __u64 now_ns(void)
 	return t ? t : bpf_ktime_get_ns();
 }
 
-/* The same clock for the expiry check every matching SYN pays, without a
- * helper call on most packets (a clock helper costs ~15 ns here): jiffies,
- * which the verifier inlines as a load, advance a per-CPU anchor of the real
- * clock, re-read every 256 jiffies. It lags now_ns() by at most one tick,
- * so a pinhole may admit for up to one tick past its expiry. */
+/* The fast clock for expiry checks and idle stamps, without a helper call
+ * (a clock helper costs ~15 ns here): jiffies, which the verifier inlines
+ * as a load, advance with the real clock in whole ticks, so
+ * jiffies * ns_per_jiffy plus a constant is the real clock to within a
+ * tick. The constant is calibrated on first use and lowered whenever the
+ * real clock is read: a reading taken while jiffies lagged gives a larger
+ * one, so the smallest is the truest. It lags now_ns() by at most a tick
+ * (and by as much as jiffies lag), so a pinhole may admit for up to a tick
+ * past its expiry. Per instance, in .bss. */
+__u64 jiffies_base_ns;
+
+static __always_inline void calibrate_fast_clock(__u64 now, __u64 j)
+{
+	__u64 cand = now - j * cfg.ns_per_jiffy; /* wraps: compare differences */
+	__u64 base = jiffies_base_ns;
+	if (!base || (__s64)(cand - base) < 0)
+		jiffies_base_ns = cand;
+}
+
 static __always_inline __u64 now_fast_ns(void)
 {
 	__u64 t = clock_override_ns;
@@ -45,17 +59,14 @@ static __always_inline __u64 now_fast_ns(void)
 		return t;
 	if (!cfg.ns_per_jiffy)
 		return bpf_ktime_get_coarse_ns();
-	__u32 zero = 0;
-	struct clock_anchor *a = bpf_map_lookup_elem(&clock_anchor, &zero);
-	if (!a)
-		return bpf_ktime_get_ns();
 	__u64 j = bpf_jiffies64();
-	if (a->jiffies == 0 || j - a->jiffies >= 256) {
-		a->ns = bpf_ktime_get_ns();
-		a->jiffies = j;
-		return a->ns;
+	__u64 base = jiffies_base_ns;
+	if (!base) {
+		t = bpf_ktime_get_ns();
+		calibrate_fast_clock(t, j);
+		return t;
 	}
-	return a->ns + (j - a->jiffies) * cfg.ns_per_jiffy;
+	return j * cfg.ns_per_jiffy + base;
 }
 
 static __always_inline void count_n(__u32 c, __u64 n)
@@ -91,9 +102,13 @@ static __always_inline int is_ctrl_port(__be16 p)
 {
 	__u16 h = bpf_ntohs(p);
 #pragma unroll
-	for (int i = 0; i < MAX_CTRL_PORTS; i++)
-		if (cfg.ctrl_ports[i] && cfg.ctrl_ports[i] == h)
+	for (int i = 0; i < MAX_CTRL_PORTS; i++) {
+		__u16 p = cfg.ctrl_ports[i]; /* one load: cfg is volatile */
+		if (!p)
+			return 0; /* the loader packs them */
+		if (p == h)
 			return 1;
+	}
 	return 0;
 }
 
@@ -113,45 +128,29 @@ static __always_inline int port_listed(const volatile __u16 *ports, __u16 port)
 {
 #pragma unroll
 	for (int i = 0; i < MAX_ALLOW_PORTS; i++) {
-		if (!ports[i])
+		__u16 p = ports[i]; /* one load: cfg is volatile */
+		if (!p)
 			return 0;
-		if (ports[i] == port)
+		if (p == port)
 			return 1;
 	}
 	return 0;
 }
 
-static __always_inline int allowed(struct flow *f, struct tcphdr *tcp)
+/* Whether a static rule lets a SYN to dport in: 1 for any address, 2 when
+ * the port has per-address rules (the caller looks its address up), 0 for
+ * none. Ports are compares, not lookups: rules are fixed per load. */
+static __always_inline int allow_port(__be16 dport)
 {
-	__u16 port = bpf_ntohs(tcp->dest);
+	__u16 port = bpf_ntohs(dport);
 	if (port_listed(cfg.allow_any_ports, port))
 		return 1;
-	if (!port_listed(cfg.allow_addr_ports, port))
-		return 0;
-	struct allow_key ak = {
-		.family = f->family,
-		.proto = IPPROTO_TCP,
-		.dport = tcp->dest,
-	};
-	__builtin_memcpy(ak.daddr, f->daddr, sizeof(ak.daddr));
-	return bpf_map_lookup_elem(&allow_rules, &ak) != 0;
+	return port_listed(cfg.allow_addr_ports, port) ? 2 : 0;
 }
 
-static __always_inline int syn_check(struct flow *f, struct tcphdr *tcp)
+/* What the pinhole found for a SYN, if any, says of it. */
+static __always_inline int syn_admit(struct pinhole_val *v, struct tcphdr *tcp)
 {
-	if (allowed(f, tcp)) {
-		count(COUNTER_SYN_ALLOWED_RULE);
-		return VERDICT_PASS;
-	}
-
-	struct pinhole_key pk = {
-		.family = f->family,
-		.proto = IPPROTO_TCP,
-		.dport = tcp->dest,
-	};
-	__builtin_memcpy(pk.saddr, f->saddr, sizeof(pk.saddr));
-	__builtin_memcpy(pk.daddr, f->daddr, sizeof(pk.daddr));
-	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes, &pk);
 	if (!v) {
 		count(COUNTER_SYN_NO_PINHOLE);
 		return VERDICT_DROP;
@@ -181,6 +180,54 @@ static __always_inline int syn_check(struct flow *f, struct tcphdr *tcp)
 	}
 	count(COUNTER_SYN_CONSUMED_PINHOLE);
 	return VERDICT_DROP;
+}
+
+static __always_inline int syn_check4(__be32 saddr, __be32 daddr, struct tcphdr *tcp)
+{
+	int rule = allow_port(tcp->dest);
+	if (rule == 2) {
+		struct allow_key ak = { .family = AF_INET, .proto = IPPROTO_TCP, .dport = tcp->dest };
+		ak.daddr[0] = daddr;
+		rule = bpf_map_lookup_elem(&allow_rules, &ak) != 0;
+	}
+	if (rule) {
+		count(COUNTER_SYN_ALLOWED_RULE);
+		return VERDICT_PASS;
+	}
+	struct pinhole_key4 k = { .saddr = saddr, .daddr = daddr, .dport = tcp->dest };
+	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes4, &k);
+	/* Keep clang from merging this lookup with the IPv6 one: the
+	 * verifier inlines a lookup only where the call sees one map. */
+	asm volatile("" : "+r"(v));
+	return syn_admit(v, tcp);
+}
+
+/* The full parser's SYN check (VLAN tags, IP options, IPv6): a call of its
+ * own, so that its keys stay off the main frame. */
+static __noinline int syn_check(struct flow *f, struct tcphdr *tcp)
+{
+	if (f->family == AF_INET)
+		return syn_check4(f->saddr[0], f->daddr[0], tcp);
+	int rule = allow_port(tcp->dest);
+	if (rule == 2) {
+		struct allow_key ak = { .family = f->family, .proto = IPPROTO_TCP, .dport = tcp->dest };
+		__builtin_memcpy(ak.daddr, f->daddr, sizeof(ak.daddr));
+		rule = bpf_map_lookup_elem(&allow_rules, &ak) != 0;
+	}
+	if (rule) {
+		count(COUNTER_SYN_ALLOWED_RULE);
+		return VERDICT_PASS;
+	}
+	struct pinhole_key pk = {
+		.family = f->family,
+		.proto = IPPROTO_TCP,
+		.dport = tcp->dest,
+	};
+	__builtin_memcpy(pk.saddr, f->saddr, sizeof(pk.saddr));
+	__builtin_memcpy(pk.daddr, f->daddr, sizeof(pk.daddr));
+	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes6, &pk);
+	asm volatile("" : "+r"(v));
+	return syn_admit(v, tcp);
 }
 
 /* ---- the control channel ---- */
@@ -220,11 +267,53 @@ static __always_inline int rate_ok(struct line_env *e)
 	return 1;
 }
 
+/* The control path names a pinhole by its full key; IPv4 ones live in
+ * pinholes4 under the short key. */
+static __always_inline struct pinhole_key4 short_key(const struct pinhole_key *k)
+{
+	struct pinhole_key4 k4 = { .saddr = k->saddr[0], .daddr = k->daddr[0], .dport = k->dport };
+	return k4;
+}
+
+static __always_inline struct pinhole_val *pinhole_get(const struct pinhole_key *k)
+{
+	struct pinhole_val *v;
+	if (k->family == AF_INET) {
+		struct pinhole_key4 k4 = short_key(k);
+		v = bpf_map_lookup_elem(&pinholes4, &k4);
+	} else {
+		v = bpf_map_lookup_elem(&pinholes6, k);
+	}
+	asm volatile("" : "+r"(v)); /* two call sites, each inlined */
+	return v;
+}
+
+static __always_inline long pinhole_put(const struct pinhole_key *k, const struct pinhole_val *v)
+{
+	if (k->family == AF_INET) {
+		struct pinhole_key4 k4 = short_key(k);
+		return bpf_map_update_elem(&pinholes4, &k4, v, BPF_ANY);
+	}
+	return bpf_map_update_elem(&pinholes6, k, v, BPF_ANY);
+}
+
+static __always_inline void pinhole_del(const struct pinhole_key *k)
+{
+	if (k->family == AF_INET) {
+		struct pinhole_key4 k4 = short_key(k);
+		bpf_map_delete_elem(&pinholes4, &k4);
+	} else {
+		bpf_map_delete_elem(&pinholes6, k);
+	}
+}
+
 /* The announcer is the sender of the line; the pinhole lets its peer in. */
-static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env *e, __u16 port,
-					 __u8 mode)
+static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *st, struct line_env *e,
+					 __u16 port, __u8 mode)
 {
 	e->now = now_ns(); /* the real clock only on the rare path that stamps */
+	if (cfg.ns_per_jiffy && !clock_override_ns)
+		calibrate_fast_clock(e->now, bpf_jiffies64());
 	struct pinhole_key k = {
 		.family = e->ctrl.family,
 		.proto = IPPROTO_TCP,
@@ -238,7 +327,7 @@ static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env 
 		__builtin_memcpy(k.daddr, e->ctrl.server, sizeof(k.daddr));
 	}
 
-	struct pinhole_val *cur = bpf_map_lookup_elem(&pinholes, &k);
+	struct pinhole_val *cur = pinhole_get(&k);
 	if (cur && ctrl_equal(&cur->ctrl, &e->ctrl)) {
 		cur->created_ns = e->now;
 		cur->expires_ns = e->now + cfg.pinhole_timeout_ns;
@@ -261,9 +350,9 @@ static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env 
 	__u32 slot;
 	if (st->nholes >= max) {
 		slot = st->oldest & (MAX_PER_CTRL - 1);
-		struct pinhole_val *old = bpf_map_lookup_elem(&pinholes, &st->holes[slot]);
+		struct pinhole_val *old = pinhole_get(&st->holes[slot]);
 		if (old && ctrl_equal(&old->ctrl, &e->ctrl)) {
-			bpf_map_delete_elem(&pinholes, &st->holes[slot]);
+			pinhole_del(&st->holes[slot]);
 			count(COUNTER_PINHOLE_REPLACED);
 		}
 		st->oldest = (slot + 1) % max;
@@ -272,13 +361,13 @@ static __always_inline void open_pinhole(struct ctrl_state *st, struct line_env 
 		st->nholes++;
 	}
 
-	struct pinhole_val v = {
-		.created_ns = e->now,
-		.expires_ns = e->now + cfg.pinhole_timeout_ns,
-		.mode = mode,
-		.ctrl = e->ctrl,
-	};
-	if (bpf_map_update_elem(&pinholes, &k, &v, BPF_ANY)) {
+	struct pinhole_val *v = &s->hole;
+	__builtin_memset(v, 0, sizeof(*v));
+	v->created_ns = e->now;
+	v->expires_ns = e->now + cfg.pinhole_timeout_ns;
+	v->mode = mode;
+	v->ctrl = e->ctrl;
+	if (pinhole_put(&k, v)) {
 		count(COUNTER_REJECT_MAP_FULL);
 		return;
 	}
@@ -376,7 +465,7 @@ static __always_inline void announce(struct scratch *s, struct ctrl_state *st, s
 		count(COUNTER_REJECT_LOW_PORT);
 		return;
 	}
-	open_pinhole(st, e, a.port,
+	open_pinhole(s, st, e, a.port,
 		     kind == KIND_PORT || kind == KIND_EPRT ? MODE_ACTIVE : MODE_PASSIVE);
 }
 
@@ -805,8 +894,46 @@ static __always_inline int deny(void)
 	return VERDICT_PASS;
 }
 
+enum fast { FAST_NONE, FAST_SYN_DONE, FAST_PASS, FAST_DENY };
+
+/* Most packets in few instructions: an untagged IPv4 TCP segment with no
+ * options and no fragment bits. Its SYN is checked here, and a segment of
+ * no control connection is done here (FAST_PASS, FAST_DENY). Anything else
+ * takes the full parser (FAST_NONE), which skips the SYN check after
+ * FAST_SYN_DONE. Headers are read at fixed offsets from data, so little
+ * stays live across the pinhole lookup. */
+static __always_inline int fast_ipv4(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
+	    bpf_ntohs(ip->tot_len) < sizeof(*ip))
+		return FAST_NONE;
+	if (ip->protocol != IPPROTO_TCP)
+		return FAST_PASS; /* what the full parser does with it, too */
+	if ((void *)(tcp + 1) > data_end || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) ||
+	    tcp->doff < 5 || (void *)tcp + tcp->doff * 4 > data_end)
+		return FAST_NONE;
+	int done = FAST_NONE;
+	if (cfg.role == ROLE_OUTSIDE && tcp->syn && !tcp->ack) {
+		if (syn_check4(ip->saddr, ip->daddr, tcp) == VERDICT_DROP)
+			return FAST_DENY;
+		done = FAST_SYN_DONE;
+	}
+	if (is_ctrl_port(tcp->dest) || is_ctrl_port(tcp->source))
+		return done;
+	return FAST_PASS;
+}
+
 static __always_inline int process(void *ctx, int is_xdp, void *data, void *data_end)
 {
+	int fast = fast_ipv4(data, data_end);
+	if (fast == FAST_PASS)
+		return VERDICT_PASS;
+	if (fast == FAST_DENY)
+		return deny();
+
 	struct cursor c = { .pos = data, .end = data_end };
 	struct flow f = {};
 	__be16 proto;
@@ -850,7 +977,7 @@ static __always_inline int process(void *ctx, int is_xdp, void *data, void *data
 		return VERDICT_PASS;
 	}
 
-	if (cfg.role == ROLE_OUTSIDE && tcp->syn && !tcp->ack) {
+	if (fast != FAST_SYN_DONE && cfg.role == ROLE_OUTSIDE && tcp->syn && !tcp->ack) {
 		if (syn_check(&f, tcp) == VERDICT_DROP)
 			return deny();
 	}

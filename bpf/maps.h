@@ -8,14 +8,25 @@
 #include "common.h"
 #include "ftp.h"
 
-/* Live pinholes. A plain hash, not LRU: a full map fails closed and counts
- * it, it never evicts a live pinhole. The loader may resize it. */
+/* Live pinholes, a map per family. Plain hashes, not LRU: a full map fails
+ * closed and counts it, it never evicts a live pinhole. The loader sizes
+ * both. IPv4 has short keys and preallocated slots (no allocation on the
+ * control path); IPv6 slots are allocated on use, so that a mostly-IPv4
+ * gateway does not pay for a second full table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PINHOLE_MAP_SIZE);
+	__type(key, struct pinhole_key4);
+	__type(value, struct pinhole_val);
+} pinholes4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PINHOLE_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pinhole_key);
 	__type(value, struct pinhole_val);
-} pinholes SEC(".maps");
+} pinholes6 SEC(".maps");
 
 /* Per-control-connection state; LRU so it is bounded without a sweeper. */
 struct {
@@ -64,14 +75,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_buf SEC(".maps");
-
-/* Anchor of the fast clock, one per CPU (not pinned). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct clock_anchor);
-} clock_anchor SEC(".maps");
 
 /* A zeroed ctrl_state to insert from: the struct is too large for the stack.
  * Never written. */

@@ -61,7 +61,7 @@ func newGW(t testing.TB, cfg Config) *gw {
 		gwCache[key] = g
 	}
 	g.t = t
-	for _, name := range []string{"pinholes", "ctrl_conns", "rate_limit"} {
+	for _, name := range []string{"pinholes4", "pinholes6", "ctrl_conns", "rate_limit"} {
 		if err := clearMap(g.dp.maps[name]); err != nil {
 			t.Fatalf("clear %s: %v", name, err)
 		}

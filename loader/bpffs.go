@@ -45,8 +45,13 @@ func onBPFFS(path string) (bool, error) {
 	return st.Type == unix.BPF_FS_MAGIC, nil
 }
 
-// stateExists reports whether dir holds pinned ftpxdp state.
+// stateExists reports whether dir holds pinned ftpxdp state, of this
+// version or of one before the pinhole map was split by family.
 func stateExists(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "maps", "pinholes"))
-	return err == nil
+	for _, name := range []string{"pinholes4", legacyPinholes} {
+		if _, err := os.Stat(filepath.Join(dir, "maps", name)); err == nil {
+			return true
+		}
+	}
+	return false
 }

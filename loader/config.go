@@ -21,7 +21,7 @@ type Config struct {
 	// MaxPerControl is how many pinholes one control connection may have
 	// outstanding; a new one replaces the oldest.
 	MaxPerControl int
-	// MaxPinholes is the capacity of the pinhole map.
+	// MaxPinholes is the capacity of each address family's pinhole map.
 	MaxPinholes uint32
 	// Observe runs every check but never drops: would-be drops are counted.
 	Observe bool

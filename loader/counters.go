@@ -144,14 +144,22 @@ type MapUsage struct {
 }
 
 // Usage counts the entries of the pinhole and control-connection maps, in
-// batches (a few syscalls for a full map of a million entries).
+// batches (a few syscalls for a full map of a million entries). The
+// pinholes row adds both families' maps; its capacity is each one's.
 func (d *Datapath) Usage() ([]MapUsage, error) {
-	var out []MapUsage
+	v4, err := countBatch[ftpxdpPinholeKey4, ftpxdpPinholeVal](d.maps["pinholes4"])
+	if err != nil {
+		return nil, fmt.Errorf("count pinholes4: %w", err)
+	}
+	v6, err := countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal](d.maps["pinholes6"])
+	if err != nil {
+		return nil, fmt.Errorf("count pinholes6: %w", err)
+	}
+	out := []MapUsage{{Name: "pinholes", Entries: v4 + v6, Capacity: d.maps["pinholes4"].MaxEntries()}}
 	for _, u := range []struct {
 		name  string
 		count func(*ebpf.Map) (int, error)
 	}{
-		{"pinholes", countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal]},
 		{"ctrl_conns", countBatch[ftpxdpCtrlKey, ftpxdpCtrlState]},
 		{"rate_limit", countBatch[ftpxdpRateKey, ftpxdpRateVal]},
 	} {

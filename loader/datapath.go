@@ -66,12 +66,12 @@ const MaxInstances = 64
 // sharedMaps are used by every program instance; .rodata and .bss are each
 // instance's own.
 var sharedMaps = []string{
-	"pinholes", "ctrl_conns", "allow_rules", "rate_limit",
-	"counters", "admit_wait", "scratch_buf", "ctrl_template", "clock_anchor",
+	"pinholes4", "pinholes6", "ctrl_conns", "allow_rules", "rate_limit",
+	"counters", "admit_wait", "scratch_buf", "ctrl_template",
 }
 
 // unpinned maps hold nothing worth keeping across restarts.
-var unpinned = map[string]bool{"scratch_buf": true, "ctrl_template": true, "clock_anchor": true}
+var unpinned = map[string]bool{"scratch_buf": true, "ctrl_template": true}
 
 // Options says where the datapath's maps live.
 type Options struct {
@@ -103,7 +103,8 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded program: %w", err)
 	}
-	spec.Maps["pinholes"].MaxEntries = cfg.MaxPinholes
+	spec.Maps["pinholes4"].MaxEntries = cfg.MaxPinholes
+	spec.Maps["pinholes6"].MaxEntries = cfg.MaxPinholes
 	names, err := counterNames(spec)
 	if err != nil {
 		return nil, err

@@ -21,12 +21,6 @@ type ftpxdpAllowKey struct {
 	Daddr  [4]uint32
 }
 
-type ftpxdpClockAnchor struct {
-	_       structs.HostLayout
-	Ns      uint64
-	Jiffies uint64
-}
-
 type ftpxdpConfig struct {
 	_                structs.HostLayout
 	CtrlPorts        [4]uint16
@@ -140,6 +134,14 @@ type ftpxdpPinholeKey struct {
 	Daddr  [4]uint32
 }
 
+type ftpxdpPinholeKey4 struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Dport uint16
+	Pad   uint16
+}
+
 type ftpxdpPinholeMode uint32
 
 const (
@@ -182,8 +184,9 @@ const (
 )
 
 type ftpxdpScratch struct {
-	_   structs.HostLayout
-	Buf [528]int8
+	_    structs.HostLayout
+	Buf  [528]int8
+	Hole ftpxdpPinholeVal
 }
 
 // Names of all BPF objects in the ELF.
@@ -192,17 +195,18 @@ type ftpxdpScratch struct {
 const (
 	ftpxdpMapAdmitWait       = "admit_wait"
 	ftpxdpMapAllowRules      = "allow_rules"
-	ftpxdpMapClockAnchor     = "clock_anchor"
 	ftpxdpMapCounters        = "counters"
 	ftpxdpMapCtrlConns       = "ctrl_conns"
 	ftpxdpMapCtrlTemplate    = "ctrl_template"
-	ftpxdpMapPinholes        = "pinholes"
+	ftpxdpMapPinholes4       = "pinholes4"
+	ftpxdpMapPinholes6       = "pinholes6"
 	ftpxdpMapRateLimit       = "rate_limit"
 	ftpxdpMapScratchBuf      = "scratch_buf"
 	ftpxdpProgFtpxdpTc       = "ftpxdp_tc"
 	ftpxdpProgFtpxdpXdp      = "ftpxdp_xdp"
 	ftpxdpVarCfg             = "cfg"
 	ftpxdpVarClockOverrideNs = "clock_override_ns"
+	ftpxdpVarJiffiesBaseNs   = "jiffies_base_ns"
 	ftpxdpVarUnusedCounter   = "unused_counter"
 	ftpxdpVarUnusedMode      = "unused_mode"
 	ftpxdpVarUnusedRole      = "unused_role"
@@ -260,11 +264,11 @@ type ftpxdpProgramSpecs struct {
 type ftpxdpMapSpecs struct {
 	AdmitWait    *ebpf.MapSpec `ebpf:"admit_wait"`
 	AllowRules   *ebpf.MapSpec `ebpf:"allow_rules"`
-	ClockAnchor  *ebpf.MapSpec `ebpf:"clock_anchor"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	CtrlConns    *ebpf.MapSpec `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.MapSpec `ebpf:"ctrl_template"`
-	Pinholes     *ebpf.MapSpec `ebpf:"pinholes"`
+	Pinholes4    *ebpf.MapSpec `ebpf:"pinholes4"`
+	Pinholes6    *ebpf.MapSpec `ebpf:"pinholes6"`
 	RateLimit    *ebpf.MapSpec `ebpf:"rate_limit"`
 	ScratchBuf   *ebpf.MapSpec `ebpf:"scratch_buf"`
 }
@@ -275,6 +279,7 @@ type ftpxdpMapSpecs struct {
 type ftpxdpVariableSpecs struct {
 	Cfg             *ebpf.VariableSpec `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.VariableSpec `ebpf:"clock_override_ns"`
+	JiffiesBaseNs   *ebpf.VariableSpec `ebpf:"jiffies_base_ns"`
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedMode      *ebpf.VariableSpec `ebpf:"unused_mode"`
 	UnusedRole      *ebpf.VariableSpec `ebpf:"unused_role"`
@@ -302,11 +307,11 @@ func (o *ftpxdpObjects) Close() error {
 type ftpxdpMaps struct {
 	AdmitWait    *ebpf.Map `ebpf:"admit_wait"`
 	AllowRules   *ebpf.Map `ebpf:"allow_rules"`
-	ClockAnchor  *ebpf.Map `ebpf:"clock_anchor"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	CtrlConns    *ebpf.Map `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.Map `ebpf:"ctrl_template"`
-	Pinholes     *ebpf.Map `ebpf:"pinholes"`
+	Pinholes4    *ebpf.Map `ebpf:"pinholes4"`
+	Pinholes6    *ebpf.Map `ebpf:"pinholes6"`
 	RateLimit    *ebpf.Map `ebpf:"rate_limit"`
 	ScratchBuf   *ebpf.Map `ebpf:"scratch_buf"`
 }
@@ -315,11 +320,11 @@ func (m *ftpxdpMaps) Close() error {
 	return _FtpxdpClose(
 		m.AdmitWait,
 		m.AllowRules,
-		m.ClockAnchor,
 		m.Counters,
 		m.CtrlConns,
 		m.CtrlTemplate,
-		m.Pinholes,
+		m.Pinholes4,
+		m.Pinholes6,
 		m.RateLimit,
 		m.ScratchBuf,
 	)
@@ -331,6 +336,7 @@ func (m *ftpxdpMaps) Close() error {
 type ftpxdpVariables struct {
 	Cfg             *ebpf.Variable `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.Variable `ebpf:"clock_override_ns"`
+	JiffiesBaseNs   *ebpf.Variable `ebpf:"jiffies_base_ns"`
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedMode      *ebpf.Variable `ebpf:"unused_mode"`
 	UnusedRole      *ebpf.Variable `ebpf:"unused_role"`

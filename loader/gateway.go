@@ -218,6 +218,12 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		delete(pinned, name)
 		log.Info("detached, no longer configured", "interface", p.Iface, "hook", p.Hook)
 	}
+	// No old program is left to write the pre-split map: take it over.
+	if n, err := g.dp.adoptLegacyPinholes(filepath.Join(dir, "maps")); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("took over the previous version's pinholes", "pinholes", n)
+	}
 	if fresh {
 		if err := os.Rename(dir, s.PinPath); err != nil {
 			return nil, fmt.Errorf("move state into place at %s: %w", s.PinPath, err)

@@ -2,4 +2,4 @@ package loader
 
 // The kernel program lives in bpf/; bpf2go compiles it and emits the shared
 // C types (-type) so they are never written twice.
-//go:generate go tool bpf2go -tags linux -target bpfel -type pinhole_key -type pinhole_val -type ctrl_key -type ctrl_state -type allow_key -type counter -type role -type pinhole_mode ftpxdp ../bpf/ftpxdp.c -- -I../bpf -I/usr/include/x86_64-linux-gnu -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type pinhole_key -type pinhole_key4 -type pinhole_val -type ctrl_key -type ctrl_state -type allow_key -type counter -type role -type pinhole_mode ftpxdp ../bpf/ftpxdp.c -- -I../bpf -I/usr/include/x86_64-linux-gnu -O2 -g -Wall -Werror

@@ -70,7 +70,7 @@ func kernelHarness(t testing.TB, cfg Config, hook Hook, role Role) *harness {
 // settings), sets the clock to baseClock and takes a counter baseline.
 func (h *harness) reset() {
 	h.t.Helper()
-	for _, name := range []string{"pinholes", "ctrl_conns", "rate_limit"} {
+	for _, name := range []string{"pinholes4", "pinholes6", "ctrl_conns", "rate_limit"} {
 		if err := clearMap(h.dp.maps[name]); err != nil {
 			h.t.Fatalf("clear %s: %v", name, err)
 		}

@@ -23,7 +23,7 @@ func (d *Datapath) ControlPinholes(c pinhole.Control) ([]pinhole.Pinhole, error)
 	var out []pinhole.Pinhole
 	for i := range min(int(st.Nholes), len(st.Holes)) {
 		var v ftpxdpPinholeVal
-		if err := d.maps["pinholes"].Lookup(st.Holes[i], &v); err != nil {
+		if err := d.lookupPinhole(st.Holes[i], &v); err != nil {
 			if isNotExist(err) {
 				continue // swept, or replaced by another connection's
 			}
@@ -42,7 +42,7 @@ func (d *Datapath) LookupPinhole(k pinhole.Key) (pinhole.Pinhole, bool, error) {
 	_, dst := wordsOf(k.Dest.Addr())
 	key := ftpxdpPinholeKey{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(k.Dest.Port()), Saddr: src, Daddr: dst}
 	var v ftpxdpPinholeVal
-	if err := d.maps["pinholes"].Lookup(key, &v); err != nil {
+	if err := d.lookupPinhole(key, &v); err != nil {
 		if isNotExist(err) {
 			return pinhole.Pinhole{}, false, nil
 		}

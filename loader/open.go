@@ -26,8 +26,13 @@ func Open(pinPath string) (*Datapath, error) {
 	maps := map[string]*ebpf.Map{}
 	for _, name := range sharedMaps {
 		path := filepath.Join(pinPath, "maps", name)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if unpinned[name] {
 			continue // per-CPU scratch maps are not pinned
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			closeAll(maps)
+			return nil, fmt.Errorf("%w: %s has no map %s: it was pinned by an older ftpxdp; start 'ftpxdp run' of this version with the same --pin-path to upgrade it",
+				ErrIncompatible, pinPath, name)
 		}
 		m, err := ebpf.LoadPinnedMap(path, nil)
 		if err != nil {
@@ -43,7 +48,7 @@ func Open(pinPath string) (*Datapath, error) {
 		maps[name] = m
 	}
 	cfg := DefaultConfig()
-	cfg.MaxPinholes = maps["pinholes"].MaxEntries()
+	cfg.MaxPinholes = maps["pinholes4"].MaxEntries()
 	return &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}, nil
 }
 

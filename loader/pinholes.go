@@ -23,20 +23,31 @@ func KernelNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// Pinholes yields every pinhole in the map, expired ones included,
-// streaming in batches (constant memory whatever the map size).
+// Pinholes yields every pinhole in the maps (IPv4, then IPv6), expired
+// ones included, streaming in batches (constant memory whatever the size).
 func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 	return func(yield func(pinhole.Pinhole, error) bool) {
 		stopped := false
-		err := eachBatch(d.maps["pinholes"], func(keys []ftpxdpPinholeKey, vals []ftpxdpPinholeVal) bool {
+		err := eachBatch(d.maps["pinholes4"], func(keys []ftpxdpPinholeKey4, vals []ftpxdpPinholeVal) bool {
 			for i := range keys {
-				if !yield(toPinhole(keys[i], vals[i]), nil) {
+				if !yield(toPinhole(fullKey(keys[i]), vals[i]), nil) {
 					stopped = true
 					return false
 				}
 			}
 			return true
 		})
+		if err == nil && !stopped {
+			err = eachBatch(d.maps["pinholes6"], func(keys []ftpxdpPinholeKey, vals []ftpxdpPinholeVal) bool {
+				for i := range keys {
+					if !yield(toPinhole(keys[i], vals[i]), nil) {
+						stopped = true
+						return false
+					}
+				}
+				return true
+			})
+		}
 		if err != nil && !stopped {
 			yield(pinhole.Pinhole{}, fmt.Errorf("read pinholes: %w", err))
 		}
@@ -46,24 +57,57 @@ func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 // DeletePinholes removes the pinholes match selects and returns how many.
 func (d *Datapath) DeletePinholes(match func(pinhole.Pinhole) bool) (int, error) {
 	n := 0
-	err := sweepMap(d.maps["pinholes"], func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+	dead := func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
 		if match(toPinhole(k, v)) {
 			n++
 			return true
 		}
 		return false
-	})
-	if err != nil {
+	}
+	if err := d.sweepPinholes(dead); err != nil {
 		return 0, fmt.Errorf("delete pinholes: %w", err)
 	}
 	return n, nil
+}
+
+// sweepPinholes deletes from both maps the pinholes dead selects, which
+// sees each under its full key.
+func (d *Datapath) sweepPinholes(dead func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool) error {
+	err := sweepMap(d.maps["pinholes4"], func(k ftpxdpPinholeKey4, v ftpxdpPinholeVal) bool {
+		return dead(fullKey(k), v)
+	})
+	if err != nil {
+		return err
+	}
+	return sweepMap(d.maps["pinholes6"], dead)
 }
 
 // PutPinhole writes a pinhole into the map as the kernel would have made it
 // (benchmarks and tests of the table at scale).
 func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
 	k, v := fromPinhole(p)
-	return d.maps["pinholes"].Put(k, v)
+	if k.Family == unix.AF_INET {
+		return d.maps["pinholes4"].Put(shortKey(k), v)
+	}
+	return d.maps["pinholes6"].Put(k, v)
+}
+
+// lookupPinhole reads the pinhole under full key k from its family's map.
+func (d *Datapath) lookupPinhole(k ftpxdpPinholeKey, v *ftpxdpPinholeVal) error {
+	if k.Family == unix.AF_INET {
+		return d.maps["pinholes4"].Lookup(shortKey(k), v)
+	}
+	return d.maps["pinholes6"].Lookup(k, v)
+}
+
+// shortKey is the IPv4 map's key of a full pinhole key, fullKey its inverse.
+func shortKey(k ftpxdpPinholeKey) ftpxdpPinholeKey4 {
+	return ftpxdpPinholeKey4{Saddr: k.Saddr[0], Daddr: k.Daddr[0], Dport: k.Dport}
+}
+
+func fullKey(k ftpxdpPinholeKey4) ftpxdpPinholeKey {
+	return ftpxdpPinholeKey{Family: unix.AF_INET, Proto: unix.IPPROTO_TCP, Dport: k.Dport,
+		Saddr: [4]uint32{k.Saddr}, Daddr: [4]uint32{k.Daddr}}
 }
 
 func isNotExist(err error) bool { return errors.Is(err, ebpf.ErrKeyNotExist) }

@@ -362,6 +362,36 @@ func TestProgram(t *testing.T) {
 	}
 }
 
+// Untagged IPv4 TCP takes the program's fast path (fast_ipv4); with a
+// VLAN tag the same packets take the full parser. Every case of plain
+// IPv4 packets must end the same both ways: verdicts, pinholes, counters.
+func TestFastPathMatchesFullParser(t *testing.T) {
+	groups := map[string][]progCase{"command": commandCases(), "reject": rejectCases(), "syn": synCases(), "other": otherCases()}
+	n := 0
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		for _, tc := range groups[g] {
+			if tc.vlans != nil || tc.ipv4Opts != nil || tc.hbh || orDefault(tc.client, cli4) != cli4 || hasRawFrame(tc) {
+				continue
+			}
+			tc.vlans = []uint16{10}
+			n++
+			t.Run(g+"/"+tc.name, func(t *testing.T) { runCase(t, HookXDP, tc) })
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d cases run through the full parser", n)
+	}
+}
+
+func hasRawFrame(tc progCase) bool {
+	for _, st := range tc.steps(newSession(cli4, srv4)) {
+		if st.frame != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func runCase(t *testing.T, hook Hook, tc progCase) {
 	cfg := DefaultConfig()
 	if tc.cfg != nil {

@@ -24,7 +24,7 @@ const batchSize = 4096
 // kernel already refuses expired pinholes; sweeping frees their slots.
 func (d *Datapath) Sweep(now uint64, controlIdle time.Duration) (SweepResult, error) {
 	var r SweepResult
-	err := sweepMap(d.maps["pinholes"], func(_ ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+	err := d.sweepPinholes(func(_ ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
 		if now < v.ExpiresNs {
 			return false
 		}

@@ -35,7 +35,7 @@ func (p *policyFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.timeout, "pinhole-timeout", d.PinholeTimeout, "how long a pinhole waits for its data connection before it expires")
 	fs.DurationVar(&p.grace, "syn-grace", d.SYNGrace, "how long a used pinhole still admits retransmissions of its SYN")
 	fs.IntVar(&p.maxPerControl, "max-per-control", d.MaxPerControl, "outstanding pinholes per control connection, 1 to 8; a new one replaces the oldest")
-	fs.Uint32Var(&p.maxPinholes, "max-pinholes", d.MaxPinholes, "capacity of the pinhole map (fixed while pinned)")
+	fs.Uint32Var(&p.maxPinholes, "max-pinholes", d.MaxPinholes, "capacity of the pinhole map of each address family (fixed while pinned)")
 	fs.BoolVar(&p.observe, "observe", false, "never drop: count what enforcement would drop (for rollout)")
 	fs.BoolVar(&p.loose, "loose", false, "accept a 227 naming another address than the server's (server behind NAT); the pinhole still opens only to the server")
 	fs.BoolVar(&p.noSeq, "no-sequence-check", false, "act on lines without checking they start an in-order segment (asymmetric routing)")
