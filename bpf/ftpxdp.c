@@ -35,22 +35,17 @@ static __always_inline __u64 now_ns(void)
 
 /* The fast clock for expiry checks and idle stamps, without a helper call
  * (a clock helper costs ~15 ns here): jiffies, which the verifier inlines
- * as a load, advance with the real clock in whole ticks, so
- * jiffies * ns_per_jiffy plus a constant is the real clock to within a
- * tick. The constant is calibrated on first use and lowered whenever the
- * real clock is read: a reading taken while jiffies lagged gives a larger
- * one, so the smallest is the truest. It lags now_ns() by at most a tick
- * (and by as much as jiffies lag), so a pinhole may admit for up to a tick
- * past its expiry. Per instance, in .bss. */
-__u64 jiffies_base_ns;
-
-static __always_inline void calibrate_fast_clock(__u64 now, __u64 j)
-{
-	__u64 cand = now - j * cfg.ns_per_jiffy; /* wraps: compare differences */
-	__u64 base = jiffies_base_ns;
-	if (!base || (__s64)(cand - base) < 0)
-		jiffies_base_ns = cand;
-}
+ * as a load, advance an anchor of the real clock, re-read every 256
+ * jiffies. It lags now_ns() by at most a tick (and by as much as jiffies
+ * lag), so a pinhole may admit for up to a tick past its expiry; the
+ * re-read bounds the error of a wrong ns_per_jiffy. The anchor is the
+ * instance's (.bss), not per CPU, so no map lookup: two CPUs re-reading at
+ * once store nearly the same values, and a reader that pairs one's jiffies
+ * with the other's time is off by the microseconds between them (on a
+ * weakly ordered CPU, by up to the 256 jiffies since the previous anchor,
+ * once). */
+__u64 anchor_ns;
+__u64 anchor_jiffies;
 
 static __always_inline __u64 now_fast_ns(void)
 {
@@ -60,13 +55,14 @@ static __always_inline __u64 now_fast_ns(void)
 	if (!cfg.ns_per_jiffy)
 		return bpf_ktime_get_coarse_ns();
 	__u64 j = bpf_jiffies64();
-	__u64 base = jiffies_base_ns;
-	if (!base) {
+	__u64 aj = anchor_jiffies;
+	if (!aj || j - aj >= 256) {
 		t = bpf_ktime_get_ns();
-		calibrate_fast_clock(t, j);
+		anchor_ns = t;
+		anchor_jiffies = j;
 		return t;
 	}
-	return j * cfg.ns_per_jiffy + base;
+	return anchor_ns + (j - aj) * cfg.ns_per_jiffy;
 }
 
 static __always_inline void count_n(__u32 c, __u64 n)
@@ -312,8 +308,6 @@ static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *s
 					 __u16 port, __u8 mode)
 {
 	e->now = now_ns(); /* the real clock only on the rare path that stamps */
-	if (cfg.ns_per_jiffy && !clock_override_ns)
-		calibrate_fast_clock(e->now, bpf_jiffies64());
 	struct pinhole_key k = {
 		.family = e->ctrl.family,
 		.proto = IPPROTO_TCP,

@@ -204,9 +204,10 @@ const (
 	ftpxdpMapScratchBuf      = "scratch_buf"
 	ftpxdpProgFtpxdpTc       = "ftpxdp_tc"
 	ftpxdpProgFtpxdpXdp      = "ftpxdp_xdp"
+	ftpxdpVarAnchorJiffies   = "anchor_jiffies"
+	ftpxdpVarAnchorNs        = "anchor_ns"
 	ftpxdpVarCfg             = "cfg"
 	ftpxdpVarClockOverrideNs = "clock_override_ns"
-	ftpxdpVarJiffiesBaseNs   = "jiffies_base_ns"
 	ftpxdpVarUnusedCounter   = "unused_counter"
 	ftpxdpVarUnusedMode      = "unused_mode"
 	ftpxdpVarUnusedRole      = "unused_role"
@@ -277,9 +278,10 @@ type ftpxdpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ftpxdpVariableSpecs struct {
+	AnchorJiffies   *ebpf.VariableSpec `ebpf:"anchor_jiffies"`
+	AnchorNs        *ebpf.VariableSpec `ebpf:"anchor_ns"`
 	Cfg             *ebpf.VariableSpec `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.VariableSpec `ebpf:"clock_override_ns"`
-	JiffiesBaseNs   *ebpf.VariableSpec `ebpf:"jiffies_base_ns"`
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedMode      *ebpf.VariableSpec `ebpf:"unused_mode"`
 	UnusedRole      *ebpf.VariableSpec `ebpf:"unused_role"`
@@ -334,9 +336,10 @@ func (m *ftpxdpMaps) Close() error {
 //
 // It can be passed to loadFtpxdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ftpxdpVariables struct {
+	AnchorJiffies   *ebpf.Variable `ebpf:"anchor_jiffies"`
+	AnchorNs        *ebpf.Variable `ebpf:"anchor_ns"`
 	Cfg             *ebpf.Variable `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.Variable `ebpf:"clock_override_ns"`
-	JiffiesBaseNs   *ebpf.Variable `ebpf:"jiffies_base_ns"`
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedMode      *ebpf.Variable `ebpf:"unused_mode"`
 	UnusedRole      *ebpf.Variable `ebpf:"unused_role"`

@@ -139,9 +139,21 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		}
 	}()
 
+	// An upgrade from the single pinhole map: New pins the per-family maps
+	// next to it. If no program gets switched to them, remove them again,
+	// so the state stays the old version's (and 'pinholes' keeps refusing
+	// it) rather than half of each.
+	fromLegacy := !fresh && legacyOnly(filepath.Join(dir, "maps"))
 	g.dp, err = New(s.Config, Options{PinPath: filepath.Join(dir, "maps")})
 	if err != nil {
 		return nil, err
+	}
+	if fromLegacy {
+		defer func() {
+			if !ok && len(g.hooks) == 0 {
+				removePerFamilyPins(filepath.Join(dir, "maps"))
+			}
+		}()
 	}
 	pinned, err := readPinnedHooks(dir)
 	if err != nil {
@@ -167,6 +179,22 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		return 0, fmt.Errorf("%w: more than %d hooks", ErrInvalidConfig, MaxInstances)
 	}
 
+	// Load every program before switching any link: a verifier or
+	// settings error then leaves the running programs as they were.
+	type step struct {
+		pt   hookPoint
+		slot uint8
+		old  *pinnedHook // nil: a new attachment
+		inst *Instance
+	}
+	var steps []step
+	defer func() {
+		for _, st := range steps {
+			if st.inst != nil {
+				st.inst.Close()
+			}
+		}
+	}()
 	for _, pt := range pts {
 		for _, p := range pinned {
 			if p.Ifindex == pt.Ifindex && p.Egress == pt.Egress && p.Hook != pt.Hook {
@@ -174,41 +202,41 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 					ErrNeedsDetach, pt.Iface, p.Hook, pt.Hook)
 			}
 		}
-		name := pt.pinName()
-		old, hadPin := pinned[name]
-		var slot uint8
-		if hadPin {
-			slot = old.Slot
-		} else if slot, err = nextSlot(); err != nil {
+		st := step{pt: pt, old: pinned[pt.pinName()]}
+		if st.old != nil {
+			st.slot = st.old.Slot
+		} else if st.slot, err = nextSlot(); err != nil {
 			return nil, err
 		}
-		inst, err := g.dp.Instance(pt.Hook, pt.Role, slot)
-		if err != nil {
+		if st.inst, err = g.dp.Instance(pt.Hook, pt.Role, st.slot); err != nil {
 			return nil, err
 		}
-		h := liveHook{hookPoint: pt, Slot: slot, inst: inst}
-		if hadPin {
-			if err := old.link.Update(inst.Program); err != nil {
-				inst.Close()
+		steps = append(steps, st)
+	}
+	for i := range steps {
+		st := &steps[i]
+		pt, name := st.pt, st.pt.pinName()
+		h := liveHook{hookPoint: pt, Slot: st.slot, inst: st.inst}
+		if st.old != nil {
+			if err := st.old.link.Update(st.inst.Program); err != nil {
 				return nil, fmt.Errorf("upgrade the program on %s in place: %w", pt.Iface, err)
 			}
-			h.link = old.link
+			h.link = st.old.link
 			delete(pinned, name)
 			log.Info("upgraded in place", "interface", pt.Iface, "hook", pt.Hook, "role", pt.Role)
 		} else {
-			l, err := attachHook(inst, pt, s.Replace, log)
+			l, err := attachHook(st.inst, pt, s.Replace, log)
 			if err != nil {
-				inst.Close()
 				return nil, err
 			}
 			if err := l.Pin(filepath.Join(dir, "links", name)); err != nil {
 				l.Close()
-				inst.Close()
 				return nil, fmt.Errorf("pin link of %s: %w", pt.Iface, err)
 			}
 			h.link = l
 			log.Info("attached", "interface", pt.Iface, "hook", pt.Hook, "direction", dirName(pt.Egress), "role", pt.Role, "xdp_mode", xdpAttachMode(pt.Ifindex))
 		}
+		st.inst = nil // g.hooks owns it now
 		g.hooks = append(g.hooks, h)
 	}
 	// Hooks no longer asked for are detached.
@@ -219,10 +247,14 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		log.Info("detached, no longer configured", "interface", p.Iface, "hook", p.Hook)
 	}
 	// No old program is left to write the pre-split map: take it over.
-	if n, err := g.dp.adoptLegacyPinholes(filepath.Join(dir, "maps")); err != nil {
+	if a, err := g.dp.adoptLegacyPinholes(filepath.Join(dir, "maps")); err != nil {
 		return nil, err
-	} else if n > 0 {
-		log.Info("took over the previous version's pinholes", "pinholes", n)
+	} else if a.Moved+a.Full > 0 {
+		log.Info("took over the previous version's pinholes", "moved", a.Moved, "expired_left", a.Expired, "present", a.Present)
+		if a.Full > 0 {
+			log.Warn("pinhole map full: some of the previous version's pinholes were not moved (their data connections will be refused); raise --max-pinholes",
+				"not_moved", a.Full)
+		}
 	}
 	if fresh {
 		if err := os.Rename(dir, s.PinPath); err != nil {

@@ -52,7 +52,9 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 		{Source: netip.MustParseAddr("192.0.2.11"), Dest: netip.MustParseAddrPort("10.0.0.3:40003"), Mode: pinhole.Passive, ExpiresNs: expires, Hits: 1,
 			Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.3:5002"), Server: netip.MustParseAddrPort("192.0.2.11:21")}},
 	}
-	for _, p := range old {
+	expired := pinhole.Pinhole{Source: netip.MustParseAddr("192.0.2.12"), Dest: netip.MustParseAddrPort("10.0.0.4:40004"), Mode: pinhole.Active, ExpiresNs: 1,
+		Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.4:5003"), Server: netip.MustParseAddrPort("192.0.2.12:21")}}
+	for _, p := range append(slices.Clone(old), expired) {
 		k, v := fromPinhole(p)
 		if err := legacy.Put(k, v); err != nil {
 			t.Fatal(err)
@@ -64,6 +66,20 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 
 	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
+	}
+
+	// A start that fails before switching any program leaves the old
+	// state as it was, not half of each.
+	tc := s
+	tc.Mode = AttachTC
+	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
+		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
+	}
+	if _, err := os.Stat(filepath.Join(maps, "pinholes4")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed start left the new map pinned: %v", err)
+	}
+	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Open after a failed upgrade: got %v, want ErrIncompatible", err)
 	}
 
 	g2, err := start(t, ns, s)
@@ -83,7 +99,7 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	want := slices.Clone(old)
 	slices.SortFunc(want, func(a, b pinhole.Pinhole) int { return cmpString(key(a), key(b)) })
 	if !slices.Equal(got, want) {
-		t.Fatalf("pinholes after the upgrade:\n got %v\nwant %v", got, want)
+		t.Fatalf("pinholes after the upgrade (the expired one left behind):\n got %v\nwant %v", got, want)
 	}
 	if _, err := os.Stat(filepath.Join(maps, legacyPinholes)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the old map is still pinned: %v", err)
@@ -103,8 +119,8 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	if err := legacy.Pin(filepath.Join(maps, legacyPinholes)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := g2.Datapath().adoptLegacyPinholes(maps); err != nil || n != len(old) {
-		t.Fatalf("second adoption: %d, %v", n, err)
+	if a, err := g2.Datapath().adoptLegacyPinholes(maps); err != nil || a != (adoption{Present: len(old), Expired: 1}) {
+		t.Fatalf("second adoption: %+v, %v", a, err)
 	}
 	p, ok, err := g2.Datapath().LookupPinhole(pinhole.Key{Source: newer.Source, Dest: newer.Dest})
 	if err != nil || !ok || p.UsedSourcePort != 40999 {

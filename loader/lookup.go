@@ -38,6 +38,9 @@ func (d *Datapath) ControlPinholes(c pinhole.Control) ([]pinhole.Pinhole, error)
 
 // LookupPinhole returns the pinhole with key k, if the map holds one.
 func (d *Datapath) LookupPinhole(k pinhole.Key) (pinhole.Pinhole, bool, error) {
+	if k.Source.Is4() != k.Dest.Addr().Is4() {
+		return pinhole.Pinhole{}, false, nil // no pinhole mixes families
+	}
 	fam, src := wordsOf(k.Source)
 	_, dst := wordsOf(k.Dest.Addr())
 	key := ftpxdpPinholeKey{Family: fam, Proto: unix.IPPROTO_TCP, Dport: bePort(k.Dest.Port()), Saddr: src, Daddr: dst}

@@ -15,6 +15,10 @@ func Open(pinPath string) (*Datapath, error) {
 	if !stateExists(pinPath) {
 		return nil, fmt.Errorf("%w: nothing pinned at %s (is 'ftpxdp run' started with this --pin-path?)", ErrNotLoaded, pinPath)
 	}
+	if _, err := os.Stat(filepath.Join(pinPath, "maps", legacyPinholes)); err == nil {
+		return nil, fmt.Errorf("%w: %s holds the single pinhole map of an older ftpxdp (or an upgrade from it did not finish): start 'ftpxdp run' of this version with the same --pin-path to upgrade it",
+			ErrIncompatible, pinPath)
+	}
 	spec, err := loadFtpxdp()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded program: %w", err)
@@ -31,7 +35,7 @@ func Open(pinPath string) (*Datapath, error) {
 		}
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			closeAll(maps)
-			return nil, fmt.Errorf("%w: %s has no map %s: it was pinned by an older ftpxdp; start 'ftpxdp run' of this version with the same --pin-path to upgrade it",
+			return nil, fmt.Errorf("%w: %s has no map %s: it was pinned by another version of ftpxdp; start 'ftpxdp run' of this version with the same --pin-path",
 				ErrIncompatible, pinPath, name)
 		}
 		m, err := ebpf.LoadPinnedMap(path, nil)

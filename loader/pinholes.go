@@ -85,6 +85,9 @@ func (d *Datapath) sweepPinholes(dead func(ftpxdpPinholeKey, ftpxdpPinholeVal) b
 // PutPinhole writes a pinhole into the map as the kernel would have made it
 // (benchmarks and tests of the table at scale).
 func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
+	if p.Source.Is4() != p.Dest.Addr().Is4() {
+		return fmt.Errorf("pinhole %v -> %v mixes address families", p.Source, p.Dest)
+	}
 	k, v := fromPinhole(p)
 	if k.Family == unix.AF_INET {
 		return d.maps["pinholes4"].Put(shortKey(k), v)

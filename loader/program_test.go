@@ -375,7 +375,9 @@ func TestFastPathMatchesFullParser(t *testing.T) {
 			}
 			tc.vlans = []uint16{10}
 			n++
-			t.Run(g+"/"+tc.name, func(t *testing.T) { runCase(t, HookXDP, tc) })
+			for _, hook := range []Hook{HookXDP, HookTC} {
+				t.Run(hook.String()+"/"+g+"/"+tc.name, func(t *testing.T) { runCase(t, hook, tc) })
+			}
 		}
 	}
 	if n < 30 {
