@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +22,58 @@ type Machine struct {
 	Go      string `json:"go"`
 	LoadAvg string `json:"load_average"` // at the start: others share the machine
 	Virtual bool   `json:"virtual"`
+	// Steal is the share of this machine's CPU time the host gave to others
+	// while the benchmark ran (/proc/stat steal), -1 when unknown.
+	Steal float64 `json:"steal_share"`
+}
+
+// stealWarn is the steal share above which the figures are called
+// disturbed: in VMs with this much taken, runs of the same code differ
+// by tens of percent here.
+const stealWarn = 0.10
+
+// StealMeter returns a function that reports the share of CPU time stolen
+// by the host since StealMeter was called, or -1 when /proc/stat does not
+// say.
+func StealMeter() func() float64 {
+	s0, t0, ok0 := cpuTimes()
+	return func() float64 {
+		s1, t1, ok1 := cpuTimes()
+		if !ok0 || !ok1 || t1 <= t0 {
+			return -1
+		}
+		return float64(s1-s0) / float64(t1-t0)
+	}
+}
+
+// cpuTimes reads the steal and the total time of all CPUs from the first
+// line of /proc/stat (user nice system idle iowait irq softirq steal ...).
+func cpuTimes() (steal, total uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i := 1; i <= 8; i++ {
+		v, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += v
+		if i == 8 {
+			steal = v
+		}
+	}
+	return steal, total, true
 }
 
 // ThisMachine reads the machine's description.
 func ThisMachine() Machine {
-	m := Machine{Date: time.Now().UTC().Format(time.DateOnly), CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	m := Machine{Date: time.Now().UTC().Format(time.DateOnly), CPUs: runtime.NumCPU(), Go: runtime.Version(), Steal: -1}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])
@@ -64,5 +113,18 @@ func (m Machine) String() string {
 	if m.Virtual {
 		s += ", virtual machine"
 	}
-	return s + "; load average at start " + m.LoadAvg
+	s += "; load average at start " + m.LoadAvg
+	if m.Steal >= 0 {
+		s += fmt.Sprintf("; host steal %.0f%% of CPU time during the run", 100*m.Steal)
+	}
+	return s
+}
+
+// Disturbed is a warning when the host took enough CPU time from this
+// machine during the run to distort the figures, else "".
+func (m Machine) Disturbed() string {
+	if m.Steal < stealWarn {
+		return ""
+	}
+	return fmt.Sprintf("warning: the host took %.0f%% of this machine's CPU time during the run (steal): the figures are disturbed, run again when it is quieter", 100*m.Steal)
 }

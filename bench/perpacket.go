@@ -47,6 +47,20 @@ type ClassResult struct {
 // Median is the median ns/packet of a program.
 func (c ClassResult) Median(prog string) float64 { return median(c.Samples[prog]) }
 
+// Ratio is the median, over rounds, of prog's time over base's in the same
+// round: paired, so that a round the shared machine slowed down slows
+// both, and noise that comes and goes between rounds cancels out.
+func (c ClassResult) Ratio(prog, base string) float64 {
+	a, b := c.Samples[prog], c.Samples[base]
+	var q []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			q = append(q, a[i]/b[i])
+		}
+	}
+	return median(q)
+}
+
 // ProgramSize is the size of a loaded program.
 type ProgramSize struct {
 	Name       string `json:"name"`

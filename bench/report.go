@@ -37,8 +37,6 @@ func (t Target) String() string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // ratio formats a/b as "1.23x".
-func ratio(a, b float64) string { return fmt.Sprintf("%.2fx", a/b) }
-
 // Targets evaluates every target of the parts that ran.
 func (r Results) Targets() []Target {
 	var ts []Target
@@ -50,7 +48,7 @@ func (r Results) Targets() []Target {
 				if c.Kind != kind {
 					continue
 				}
-				if q := c.Median(progFtpxdp) / c.Median(progReference); q > worst {
+				if q := c.Ratio(progFtpxdp, progReference); q > worst {
 					worst, name, w = q, c.Name, c
 				}
 			}
@@ -70,7 +68,7 @@ func (r Results) Targets() []Target {
 			if c.Kind != kindControl {
 				continue
 			}
-			if q := c.Median(progFtpxdp) / c.Median(progFloor); q > worst {
+			if q := c.Ratio(progFtpxdp, progFloor); q > worst {
 				worst, name, w = q, c.Name, c
 			}
 		}
@@ -154,15 +152,18 @@ func count(n int) string {
 // WriteText prints a table per part, then the verdict lines.
 func (r Results) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s\n", r.Machine)
+	if d := r.Machine.Disturbed(); d != "" {
+		fmt.Fprintln(w, d)
+	}
 	if p := r.PerPacket; p != nil {
-		fmt.Fprintf(w, "\n== Part 1: per-packet cost, BPF_PROG_TEST_RUN, kernel ns/packet, median of %d interleaved runs of %d repeats ==\n",
+		fmt.Fprintf(w, "\n== Part 1: per-packet cost, BPF_PROG_TEST_RUN, kernel ns/packet, median of %d interleaved runs of %d repeats; ratios are medians of each run's ratio ==\n",
 			p.Rounds, p.Repeat)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "class\tkind\tfloor\treference\tftpxdp\tvs ref\tvs floor\tspread\tftpxdp path (counters per packet)\t")
 		for _, c := range p.Classes {
 			fl, rf, fx := c.Median(progFloor), c.Median(progReference), c.Median(progFtpxdp)
-			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%.0f%%\t%s\t\n", c.Name, c.Kind, fl, rf, fx,
-				ratio(fx, rf), ratio(fx, fl), 100*spread(c.Samples[progFtpxdp]), c.Path)
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.2fx\t%.2fx\t%.0f%%\t%s\t\n", c.Name, c.Kind, fl, rf, fx,
+				c.Ratio(progFtpxdp, progReference), c.Ratio(progFtpxdp, progFloor), 100*spread(c.Samples[progFtpxdp]), c.Path)
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "\nprogram sizes:")

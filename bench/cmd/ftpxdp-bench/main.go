@@ -53,7 +53,7 @@ func parseFlags() flags {
 	flag.StringVar(&f.parts, "parts", "1,2,3", "parts to run: 1 per-packet, 2 gateway lab, 3 pinhole table")
 	flag.BoolVar(&f.smoke, "smoke", false, "tiny counts: check that the harness works, not the figures")
 	flag.UintVar(&f.repeat, "repeat", 1000000, "part 1: repeats per run")
-	flag.IntVar(&f.rounds, "rounds", 5, "part 1: interleaved runs per program and class")
+	flag.IntVar(&f.rounds, "rounds", 9, "part 1: interleaved runs per program and class")
 	flag.BoolVar(&f.profile, "profile", true, "part 1: sample where ftpxdp's time goes with perf")
 	flag.StringVar(&f.classes, "classes", "", "part 1: only these comma-separated classes (e.g. syn-pinhole,ctl-PORT)")
 	flag.UintVar(&f.packets, "packets", 50000, "part 2: packets offered per run")
@@ -96,6 +96,7 @@ func run() error {
 	progress := func(s string) { log.Info(s) }
 
 	res := bench.Results{Machine: bench.ThisMachine()}
+	stolen := bench.StealMeter()
 	var errs []error
 	if parts["1"] {
 		opts := bench.PerPacketOptions{Repeat: uint32(f.repeat), Rounds: f.rounds, Profile: f.profile}
@@ -122,6 +123,7 @@ func run() error {
 		res.Scale = &s
 		errs = append(errs, wrap("part 3", err))
 	}
+	res.Machine.Steal = stolen()
 	res.WriteText(os.Stdout)
 	errs = append(errs, save(f.out, res))
 	return errors.Join(errs...)
