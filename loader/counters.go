@@ -138,37 +138,34 @@ func (d *Datapath) AdmitWait() (WaitHistogram, error) {
 
 // MapUsage is how full one map is.
 type MapUsage struct {
-	Name     string
+	Name string
+	// Family is "ipv4" or "ipv6" for the pinhole maps, one per family,
+	// and empty for the others.
+	Family   string
 	Entries  int
 	Capacity uint32
 }
 
 // Usage counts the entries of the pinhole and control-connection maps, in
-// batches (a few syscalls for a full map of a million entries). The
-// pinholes row adds both families' maps; its capacity is each one's.
+// batches (a few syscalls for a full map of a million entries). Pinholes
+// come as two rows, one per family: each family's map fills on its own.
 func (d *Datapath) Usage() ([]MapUsage, error) {
-	v4, err := countBatch[ftpxdpPinholeKey4, ftpxdpPinholeVal](d.maps["pinholes4"])
-	if err != nil {
-		return nil, fmt.Errorf("count pinholes4: %w", err)
-	}
-	v6, err := countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal](d.maps["pinholes6"])
-	if err != nil {
-		return nil, fmt.Errorf("count pinholes6: %w", err)
-	}
-	out := []MapUsage{{Name: "pinholes", Entries: v4 + v6, Capacity: d.maps["pinholes4"].MaxEntries()}}
+	var out []MapUsage
 	for _, u := range []struct {
-		name  string
-		count func(*ebpf.Map) (int, error)
+		name, family, m string
+		count           func(*ebpf.Map) (int, error)
 	}{
-		{"ctrl_conns", countBatch[ftpxdpCtrlKey, ftpxdpCtrlState]},
-		{"rate_limit", countBatch[ftpxdpRateKey, ftpxdpRateVal]},
+		{"pinholes", "ipv4", "pinholes4", countBatch[ftpxdpPinholeKey4, ftpxdpPinholeVal]},
+		{"pinholes", "ipv6", "pinholes6", countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal]},
+		{"ctrl_conns", "", "ctrl_conns", countBatch[ftpxdpCtrlKey, ftpxdpCtrlState]},
+		{"rate_limit", "", "rate_limit", countBatch[ftpxdpRateKey, ftpxdpRateVal]},
 	} {
-		m := d.maps[u.name]
+		m := d.maps[u.m]
 		n, err := u.count(m)
 		if err != nil {
-			return nil, fmt.Errorf("count %s: %w", u.name, err)
+			return nil, fmt.Errorf("count %s: %w", u.m, err)
 		}
-		out = append(out, MapUsage{Name: u.name, Entries: n, Capacity: m.MaxEntries()})
+		out = append(out, MapUsage{Name: u.name, Family: u.family, Entries: n, Capacity: m.MaxEntries()})
 	}
 	return out, nil
 }

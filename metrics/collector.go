@@ -88,10 +88,10 @@ func NewCollector(src Source, opts Options) *Collector {
 		attached: prometheus.NewDesc(name("attached"),
 			"1 while every program is attached where the daemon put it, 0 once one is not.", nil, nil),
 		mapEntries: prometheus.NewDesc(name("map_entries"),
-			"Entries in a state map; for pinholes, both address families' live ones plus the expired ones the sweeper has not removed yet.",
-			[]string{"map"}, nil),
+			"Entries in a state map (pinholes: one map per address family, with the expired ones the sweeper has not removed yet).",
+			[]string{"map", "family"}, nil),
 		mapMaxEntries: prometheus.NewDesc(name("map_max_entries"),
-			"Capacity of a state map, in entries; for pinholes, of each address family's map.", []string{"map"}, nil),
+			"Capacity of a state map, in entries (pinholes: of each address family's map).", []string{"map", "family"}, nil),
 		admitWait: prometheus.NewDesc(name("pinhole_admission_wait_seconds"),
 			"Time from a pinhole's creation to the first SYN it admitted.", nil, nil),
 		pinholesExpired: prometheus.NewDesc(name("pinholes_expired_total"),
@@ -258,8 +258,8 @@ func (c *Collector) collectUsage(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, u := range us {
-		ch <- prometheus.MustNewConstMetric(c.mapEntries, prometheus.GaugeValue, float64(u.Entries), u.Name)
-		ch <- prometheus.MustNewConstMetric(c.mapMaxEntries, prometheus.GaugeValue, float64(u.Capacity), u.Name)
+		ch <- prometheus.MustNewConstMetric(c.mapEntries, prometheus.GaugeValue, float64(u.Entries), u.Name, u.Family)
+		ch <- prometheus.MustNewConstMetric(c.mapMaxEntries, prometheus.GaugeValue, float64(u.Capacity), u.Name, u.Family)
 	}
 }
 

@@ -97,14 +97,16 @@ func TestCollectorCountsTheScenario(t *testing.T) {
 		`ftpxdp_rejects_total{interface="in0",reason="address_mismatch"}`: 1,
 	})
 	expectFamily(t, all, "ftpxdp_map_entries", map[string]float64{
-		`ftpxdp_map_entries{map="pinholes"}`:   3,
-		`ftpxdp_map_entries{map="ctrl_conns"}`: 3,
-		`ftpxdp_map_entries{map="rate_limit"}`: 2,
+		`ftpxdp_map_entries{family="ipv4",map="pinholes"}`: 2,
+		`ftpxdp_map_entries{family="ipv6",map="pinholes"}`: 1,
+		`ftpxdp_map_entries{family="",map="ctrl_conns"}`:   3,
+		`ftpxdp_map_entries{family="",map="rate_limit"}`:   2,
 	})
 	expectFamily(t, all, "ftpxdp_map_max_entries", map[string]float64{
-		`ftpxdp_map_max_entries{map="pinholes"}`:   64,
-		`ftpxdp_map_max_entries{map="ctrl_conns"}`: 65536,
-		`ftpxdp_map_max_entries{map="rate_limit"}`: 65536,
+		`ftpxdp_map_max_entries{family="ipv4",map="pinholes"}`: 64,
+		`ftpxdp_map_max_entries{family="ipv6",map="pinholes"}`: 64,
+		`ftpxdp_map_max_entries{family="",map="ctrl_conns"}`:   65536,
+		`ftpxdp_map_max_entries{family="",map="rate_limit"}`:   65536,
 	})
 	expectFamily(t, all, "ftpxdp_collection_errors_total", nil)
 	if n := len(seriesOf(all, "ftpxdp_kernel_events_total")); n != 0 {

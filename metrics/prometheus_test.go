@@ -76,8 +76,8 @@ func TestRealPrometheus(t *testing.T) {
 		{`ftpxdp_pinhole_admission_wait_seconds_bucket{le="0.025"}`, 0, true},
 		{`ftpxdp_pinhole_admission_wait_seconds_bucket{le="0.05"}`, 1, true},
 		{`ftpxdp_collection_errors_total`, 0, true},
-		{`ftpxdp_map_entries{map="pinholes"}`, 64, false},
-		{`ftpxdp_map_max_entries{map="pinholes"}`, 64, false},
+		{`ftpxdp_map_entries{map="pinholes",family="ipv4"}`, 64, false},
+		{`ftpxdp_map_max_entries{map="pinholes",family="ipv4"}`, 64, false},
 		{`ftpxdp_attached`, 1, false},
 		{`up{job="ftpxdp"}`, 1, false},
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -230,6 +231,15 @@ func TestPinholesJSONAgainstLiveState(t *testing.T) {
 	if roles["out0"] != "outside" || roles["in0"] != "inside" {
 		t.Errorf("status roles: %v", roles)
 	}
+	var families []string
+	for _, m := range status.Maps {
+		if m.Name == "pinholes" {
+			families = append(families, m.Family)
+		}
+	}
+	if !slices.Equal(families, []string{"ipv4", "ipv6"}) {
+		t.Errorf("status lists pinhole maps for %v, want one per family", families)
+	}
 	if n := status.entries("pinholes"); n != 3 {
 		t.Errorf("status: %d pinholes in the map, want 3", n)
 	}
@@ -278,19 +288,27 @@ type statusJSON struct {
 	} `json:"hooks"`
 	Maps []struct {
 		Name     string `json:"name"`
+		Family   string `json:"family"`
 		Entries  int    `json:"entries"`
 		Capacity uint32 `json:"capacity"`
 	} `json:"maps"`
 	Counters map[string]uint64 `json:"counters"`
 }
 
+// entries adds the entries of the maps called name (pinholes: one row per
+// address family), -1 when there is none.
 func (s statusJSON) entries(name string) int {
+	n, found := 0, false
 	for _, m := range s.Maps {
 		if m.Name == name {
-			return m.Entries
+			n += m.Entries
+			found = true
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return n
 }
 
 // status runs 'status --json' in the gateway's namespace, where its

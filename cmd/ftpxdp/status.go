@@ -24,6 +24,7 @@ type statusReport struct {
 
 type mapReport struct {
 	Name     string `json:"name"`
+	Family   string `json:"family,omitempty"` // pinholes: one map per address family
 	Entries  int    `json:"entries"`
 	Capacity uint32 `json:"capacity"`
 }
@@ -80,7 +81,7 @@ func readStatus(pinPath string) (statusReport, error) {
 		}
 	}
 	for _, u := range usage {
-		r.Maps = append(r.Maps, mapReport{Name: u.Name, Entries: u.Entries, Capacity: u.Capacity})
+		r.Maps = append(r.Maps, mapReport{Name: u.Name, Family: u.Family, Entries: u.Entries, Capacity: u.Capacity})
 	}
 	return r, nil
 }
@@ -103,7 +104,11 @@ func printStatus(w io.Writer, r statusReport) error {
 	}
 	fmt.Fprintln(tw, "\nMAP\tENTRIES\tCAPACITY\tFILL")
 	for _, m := range r.Maps {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\n", m.Name, m.Entries, m.Capacity, 100*float64(m.Entries)/float64(max(m.Capacity, 1)))
+		name := m.Name
+		if m.Family != "" {
+			name += " (" + m.Family + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\n", name, m.Entries, m.Capacity, 100*float64(m.Entries)/float64(max(m.Capacity, 1)))
 	}
 	fmt.Fprintln(tw, "\nCOUNTER\tTOTAL")
 	names := make([]string, 0, len(r.Counters))
