@@ -22,8 +22,10 @@ type Machine struct {
 	Go      string `json:"go"`
 	LoadAvg string `json:"load_average"` // at the start: others share the machine
 	Virtual bool   `json:"virtual"`
-	// Steal is the share of this machine's CPU time the host gave to others
-	// while the benchmark ran (/proc/stat steal), -1 when unknown.
+	// Steal is the share of the time this machine's CPUs wanted to run
+	// that the host gave to others while the benchmark ran (/proc/stat
+	// steal over busy plus steal: idle CPUs do not dilute it), -1 when
+	// unknown.
 	Steal float64 `json:"steal_share"`
 }
 
@@ -32,9 +34,9 @@ type Machine struct {
 // by tens of percent here.
 const stealWarn = 0.10
 
-// StealMeter returns a function that reports the share of CPU time stolen
-// by the host since StealMeter was called, or -1 when /proc/stat does not
-// say.
+// StealMeter returns a function that reports the share of wanted CPU time
+// the host stole since StealMeter was called (steal over busy plus steal),
+// or -1 when /proc/stat does not say.
 func StealMeter() func() float64 {
 	s0, t0, ok0 := cpuTimes()
 	return func() float64 {
@@ -46,9 +48,10 @@ func StealMeter() func() float64 {
 	}
 }
 
-// cpuTimes reads the steal and the total time of all CPUs from the first
-// line of /proc/stat (user nice system idle iowait irq softirq steal ...).
-func cpuTimes() (steal, total uint64, ok bool) {
+// cpuTimes reads the steal time of all CPUs and the time they were busy
+// or stolen from the first line of /proc/stat (user nice system idle
+// iowait irq softirq steal ...): idle and iowait are left out.
+func cpuTimes() (steal, wanted uint64, ok bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, false
@@ -63,12 +66,16 @@ func cpuTimes() (steal, total uint64, ok bool) {
 		if err != nil {
 			return 0, 0, false
 		}
-		total += v
-		if i == 8 {
+		switch i {
+		case 4, 5: // idle, iowait
+		case 8:
 			steal = v
+			wanted += v
+		default:
+			wanted += v
 		}
 	}
-	return steal, total, true
+	return steal, wanted, true
 }
 
 // ThisMachine reads the machine's description.

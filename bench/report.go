@@ -36,7 +36,6 @@ func (t Target) String() string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// ratio formats a/b as "1.23x".
 // Targets evaluates every target of the parts that ran.
 func (r Results) Targets() []Target {
 	var ts []Target

@@ -36,16 +36,16 @@ static __always_inline __u64 now_ns(void)
 /* The fast clock for expiry checks and idle stamps, without a helper call
  * (a clock helper costs ~15 ns here): jiffies, which the verifier inlines
  * as a load, advance an anchor of the real clock, re-read every 256
- * jiffies. It lags now_ns() by at most a tick (and by as much as jiffies
- * lag), so a pinhole may admit for up to a tick past its expiry; the
+ * jiffies. The anchor falls anywhere in its tick, so the fast clock is
+ * within a tick of now_ns() either way (more if jiffies lag): a pinhole may
+ * be judged expired up to a tick early or admit up to a tick late. The
  * re-read bounds the error of a wrong ns_per_jiffy. The anchor is the
- * instance's (.bss), not per CPU, so no map lookup: two CPUs re-reading at
- * once store nearly the same values, and a reader that pairs one's jiffies
- * with the other's time is off by the microseconds between them (on a
- * weakly ordered CPU, by up to the 256 jiffies since the previous anchor,
- * once). */
-__u64 anchor_ns;
-__u64 anchor_jiffies;
+ * instance's (.bss), not per CPU, so no map lookup; a writer clears the
+ * jiffies word first and sets it last, and a reader that sees it change
+ * while it reads the time uses the real clock instead (exact on x86; on a
+ * weakly ordered CPU a torn read stays possible, off by up to 256 ticks). */
+volatile __u64 anchor_ns;
+volatile __u64 anchor_jiffies;
 
 static __always_inline __u64 now_fast_ns(void)
 {
@@ -56,13 +56,17 @@ static __always_inline __u64 now_fast_ns(void)
 		return bpf_ktime_get_coarse_ns();
 	__u64 j = bpf_jiffies64();
 	__u64 aj = anchor_jiffies;
-	if (!aj || j - aj >= 256) {
-		t = bpf_ktime_get_ns();
-		anchor_ns = t;
-		anchor_jiffies = j;
-		return t;
+	if (aj && j - aj < 256) {
+		t = anchor_ns;
+		if (anchor_jiffies == aj)
+			return t + (j - aj) * cfg.ns_per_jiffy;
+		return bpf_ktime_get_ns(); /* re-anchored meanwhile */
 	}
-	return anchor_ns + (j - aj) * cfg.ns_per_jiffy;
+	t = bpf_ktime_get_ns();
+	anchor_jiffies = 0;
+	anchor_ns = t;
+	anchor_jiffies = j;
+	return t;
 }
 
 static __always_inline void count_n(__u32 c, __u64 n)

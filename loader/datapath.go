@@ -78,6 +78,10 @@ type Options struct {
 	// PinPath, when set, is a directory on bpffs: maps already pinned there
 	// are reused, new ones are pinned there.
 	PinPath string
+	// laterAllowRules leaves the pinned allow_rules map as it is: Start
+	// writes it once the new programs are loaded, so that a start that
+	// fails does not change what the running programs admit.
+	laterAllowRules bool
 }
 
 // ErrIncompatible is returned when pinned maps do not fit this build or
@@ -130,6 +134,9 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 		maps[name] = m
 	}
 	d := &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}
+	if opts.laterAllowRules {
+		return d, nil
+	}
 	if err := d.syncAllowRules(); err != nil {
 		closeAll(maps)
 		return nil, err

@@ -143,17 +143,20 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 	// next to it. If no program gets switched to them, remove them again,
 	// so the state stays the old version's (and 'pinholes' keeps refusing
 	// it) rather than half of each.
-	fromLegacy := !fresh && legacyOnly(filepath.Join(dir, "maps"))
-	g.dp, err = New(s.Config, Options{PinPath: filepath.Join(dir, "maps")})
-	if err != nil {
-		return nil, err
-	}
-	if fromLegacy {
+	mapsDir := filepath.Join(dir, "maps")
+	if !fresh && legacyOnly(mapsDir) {
+		if err := checkLegacyPinholes(mapsDir); err != nil {
+			return nil, err
+		}
 		defer func() {
 			if !ok && len(g.hooks) == 0 {
-				removePerFamilyPins(filepath.Join(dir, "maps"))
+				removePerFamilyPins(mapsDir)
 			}
 		}()
+	}
+	g.dp, err = New(s.Config, Options{PinPath: mapsDir, laterAllowRules: true})
+	if err != nil {
+		return nil, err
 	}
 	pinned, err := readPinnedHooks(dir)
 	if err != nil {
@@ -213,6 +216,11 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		}
 		steps = append(steps, st)
 	}
+	// Every program loaded: now the per-address allow rules may change
+	// under the running ones, just before they are replaced.
+	if err := g.dp.syncAllowRules(); err != nil {
+		return nil, err
+	}
 	for i := range steps {
 		st := &steps[i]
 		pt, name := st.pt, st.pt.pinName()
@@ -252,7 +260,7 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 	} else if a.Moved+a.Full > 0 {
 		log.Info("took over the previous version's pinholes", "moved", a.Moved, "expired_left", a.Expired, "present", a.Present)
 		if a.Full > 0 {
-			log.Warn("pinhole map full: some of the previous version's pinholes were not moved (their data connections will be refused); raise --max-pinholes",
+			log.Warn("pinhole map full: some of the previous version's pinholes were not moved and are gone (their data connections will be refused); a larger --max-pinholes needs 'ftpxdp detach' first",
 				"not_moved", a.Full)
 		}
 	}
