@@ -259,3 +259,38 @@ func TestGatewayTCHostHooks(t *testing.T) {
 		t.Fatalf("%d TCX programs still on out0 after detach", n)
 	}
 }
+
+// A start that fails before switching any program leaves the allow rules
+// the running programs consult as they were.
+func TestFailedStartKeepsAllowRules(t *testing.T) {
+	ns, s := gatewayLab(t)
+	s.Config.Allow = []AllowRule{{Port: 21, Addr: netip.MustParseAddr("192.0.2.10")}}
+	g, err := start(t, ns, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+
+	other := s
+	other.Config.Allow = []AllowRule{{Port: 21, Addr: netip.MustParseAddr("192.0.2.99")}}
+	other.Mode = AttachTC
+	if _, err := start(t, ns, other); !errors.Is(err, ErrNeedsDetach) {
+		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
+	}
+	dp, err := Open(s.PinPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	var (
+		k    ftpxdpAllowKey
+		v    uint8
+		keys []ftpxdpAllowKey
+	)
+	for it := dp.maps["allow_rules"].Iterate(); it.Next(&k, &v); {
+		keys = append(keys, k)
+	}
+	if want := allowKey(s.Config.Allow[0]); len(keys) != 1 || keys[0] != want {
+		t.Fatalf("allow rules after a failed start: %+v, want only %+v", keys, want)
+	}
+}
