@@ -82,3 +82,29 @@ func TestPinholesAcrossFamilies(t *testing.T) {
 		t.Fatalf("after the delete: %d IPv4 and %d IPv6 pinholes, want 1 and 0", v4, v6)
 	}
 }
+
+// Each family's map has --max-pinholes slots of its own.
+func TestPinholeCapacityPerFamily(t *testing.T) {
+	testutil.RequireKernel(t)
+	cfg := DefaultConfig()
+	cfg.MaxPinholes = 1
+	dp, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	hole := func(src, dst string) pinhole.Pinhole {
+		d := netip.MustParseAddrPort(dst)
+		return pinhole.Pinhole{Source: netip.MustParseAddr(src), Dest: d, Mode: pinhole.Active, ExpiresNs: 1 << 62,
+			Control: pinhole.Control{Client: netip.AddrPortFrom(d.Addr(), 5000), Server: netip.AddrPortFrom(netip.MustParseAddr(src), 21)}}
+	}
+	if err := dp.PutPinhole(hole("192.0.2.1", "10.0.0.1:40001")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.PutPinhole(hole("192.0.2.1", "10.0.0.1:40002")); err == nil {
+		t.Error("a second IPv4 pinhole fit a map of one")
+	}
+	if err := dp.PutPinhole(hole("2001:db8::1", "[2001:db8:1::1]:40001")); err != nil {
+		t.Errorf("a full IPv4 map refused an IPv6 pinhole: %v", err)
+	}
+}

@@ -14,7 +14,8 @@ type Config struct {
 	PinholeTimeout time.Duration
 	SYNGrace       time.Duration
 	MaxPerControl  int
-	// Capacity is the pinhole map's size; 0 means unbounded.
+	// Capacity is the size of each address family's pinhole map (the
+	// kernel keeps one per family); 0 means unbounded.
 	Capacity       int
 	Loose          bool
 	StrictSequence bool
@@ -117,11 +118,22 @@ func (t *Table) rateOK(client netip.Addr, now uint64) bool {
 // always works, a new key fails when the map is full.
 func (t *Table) put(p Pinhole) bool {
 	k := p.Key()
-	if _, ok := t.holes[k]; !ok && t.cfg.Capacity > 0 && len(t.holes) >= t.cfg.Capacity {
+	if _, ok := t.holes[k]; !ok && t.cfg.Capacity > 0 && t.family(p.Source.Is4()) >= t.cfg.Capacity {
 		return false
 	}
 	t.holes[k] = &p
 	return true
+}
+
+// family counts the pinholes of one address family: each has its own map.
+func (t *Table) family(v4 bool) int {
+	n := 0
+	for k := range t.holes {
+		if k.Source.Is4() == v4 {
+			n++
+		}
+	}
+	return n
 }
 
 // SYN decides a SYN (without ACK) from src to dst on the outside that no
