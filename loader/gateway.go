@@ -145,9 +145,11 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 	// it) rather than half of each.
 	mapsDir := filepath.Join(dir, "maps")
 	if !fresh && legacyOnly(mapsDir) {
-		if err := checkLegacyPinholes(mapsDir); err != nil {
+		old, err := openLegacyPinholes(mapsDir)
+		if err != nil {
 			return nil, err
 		}
+		old.Close()
 		defer func() {
 			if !ok && len(g.hooks) == 0 {
 				removePerFamilyPins(mapsDir)

@@ -49,11 +49,7 @@ func TestGatewayRestartKeepsPinholesAndLinks(t *testing.T) {
 	if err := g.Healthy(); err != nil {
 		t.Fatal(err)
 	}
-	p := pinhole.Pinhole{
-		Source: netip.MustParseAddr("192.0.2.10"), Dest: netip.MustParseAddrPort("10.0.0.2:40001"),
-		Mode: pinhole.Active, ExpiresNs: KernelNow() + 1e12,
-		Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.2:5000"), Server: netip.MustParseAddrPort("192.0.2.10:21")},
-	}
+	p := testHole("192.0.2.10", "10.0.0.2:40001", KernelNow()+1e12)
 	if err := g.Datapath().PutPinhole(p); err != nil {
 		t.Fatal(err)
 	}

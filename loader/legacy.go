@@ -31,19 +31,20 @@ func legacyOnly(mapsDir string) bool {
 	return errOld == nil && errors.Is(errNew, os.ErrNotExist)
 }
 
-// checkLegacyPinholes fails unless the pre-split map in mapsDir has the
-// layout this version can adopt: checked before any program is switched.
-func checkLegacyPinholes(mapsDir string) error {
+// openLegacyPinholes opens the pre-split map in mapsDir, failing unless it
+// has the layout this version can adopt. Start checks it before any
+// program is switched.
+func openLegacyPinholes(mapsDir string) (*ebpf.Map, error) {
 	path := filepath.Join(mapsDir, legacyPinholes)
 	old, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
-		return fmt.Errorf("open the pinhole map of the previous version at %s: %w", path, err)
+		return nil, fmt.Errorf("open the pinhole map of the previous version at %s: %w", path, err)
 	}
-	defer old.Close()
 	if old.KeySize() != uint32(binary.Size(ftpxdpPinholeKey{})) || old.ValueSize() != uint32(binary.Size(ftpxdpPinholeVal{})) {
-		return fmt.Errorf("%w: %s is not a pinhole map this version can read (run 'ftpxdp detach' and start again)", ErrIncompatible, path)
+		old.Close()
+		return nil, fmt.Errorf("%w: %s is not a pinhole map this version can read (run 'ftpxdp detach' and start again)", ErrIncompatible, path)
 	}
-	return nil
+	return old, nil
 }
 
 // removePerFamilyPins undoes what New pinned next to an older version's
@@ -70,12 +71,9 @@ func (d *Datapath) adoptLegacyPinholes(mapsDir string) (adoption, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return a, nil
 	}
-	if err := checkLegacyPinholes(mapsDir); err != nil {
-		return a, err
-	}
-	old, err := ebpf.LoadPinnedMap(path, nil)
+	old, err := openLegacyPinholes(mapsDir)
 	if err != nil {
-		return a, fmt.Errorf("open the pinhole map of the previous version at %s: %w", path, err)
+		return a, err
 	}
 	defer old.Close()
 	now := KernelNow()

@@ -3,7 +3,6 @@ package loader
 import (
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,16 +43,14 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	}
 	defer legacy.Close()
 	expires := KernelNow() + 1e12
+	passive := testHole("192.0.2.11", "10.0.0.3:40003", expires)
+	passive.Mode, passive.Hits = pinhole.Passive, 1
 	old := []pinhole.Pinhole{
-		{Source: netip.MustParseAddr("192.0.2.10"), Dest: netip.MustParseAddrPort("10.0.0.2:40001"), Mode: pinhole.Active, ExpiresNs: expires,
-			Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.2:5000"), Server: netip.MustParseAddrPort("192.0.2.10:21")}},
-		{Source: netip.MustParseAddr("2001:db8::10"), Dest: netip.MustParseAddrPort("[2001:db8:1::2]:40002"), Mode: pinhole.Active, ExpiresNs: expires,
-			Control: pinhole.Control{Client: netip.MustParseAddrPort("[2001:db8:1::2]:5001"), Server: netip.MustParseAddrPort("[2001:db8::10]:21")}},
-		{Source: netip.MustParseAddr("192.0.2.11"), Dest: netip.MustParseAddrPort("10.0.0.3:40003"), Mode: pinhole.Passive, ExpiresNs: expires, Hits: 1,
-			Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.3:5002"), Server: netip.MustParseAddrPort("192.0.2.11:21")}},
+		testHole("192.0.2.10", "10.0.0.2:40001", expires),
+		testHole("2001:db8::10", "[2001:db8:1::2]:40002", expires),
+		passive,
 	}
-	expired := pinhole.Pinhole{Source: netip.MustParseAddr("192.0.2.12"), Dest: netip.MustParseAddrPort("10.0.0.4:40004"), Mode: pinhole.Active, ExpiresNs: 1,
-		Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.4:5003"), Server: netip.MustParseAddrPort("192.0.2.12:21")}}
+	expired := testHole("192.0.2.12", "10.0.0.4:40004", 1)
 	for _, p := range append(slices.Clone(old), expired) {
 		k, v := fromPinhole(p)
 		if err := legacy.Put(k, v); err != nil {

@@ -28,30 +28,39 @@ func KernelNow() uint64 {
 func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 	return func(yield func(pinhole.Pinhole, error) bool) {
 		stopped := false
-		err := eachBatch(d.maps["pinholes4"], func(keys []ftpxdpPinholeKey4, vals []ftpxdpPinholeVal) bool {
-			for i := range keys {
-				if !yield(toPinhole(fullKey(keys[i]), vals[i]), nil) {
-					stopped = true
-					return false
-				}
-			}
-			return true
+		err := d.eachPinhole(func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+			stopped = !yield(toPinhole(k, v), nil)
+			return !stopped
 		})
-		if err == nil && !stopped {
-			err = eachBatch(d.maps["pinholes6"], func(keys []ftpxdpPinholeKey, vals []ftpxdpPinholeVal) bool {
-				for i := range keys {
-					if !yield(toPinhole(keys[i], vals[i]), nil) {
-						stopped = true
-						return false
-					}
-				}
-				return true
-			})
-		}
 		if err != nil && !stopped {
 			yield(pinhole.Pinhole{}, fmt.Errorf("read pinholes: %w", err))
 		}
 	}
+}
+
+// eachPinhole hands the entries of both pinhole maps to fn under their
+// full keys, IPv4 first, until fn returns false.
+func (d *Datapath) eachPinhole(fn func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool) error {
+	more := true
+	err := eachBatch(d.maps["pinholes4"], func(keys []ftpxdpPinholeKey4, vals []ftpxdpPinholeVal) bool {
+		for i := range keys {
+			if more = fn(fullKey(keys[i]), vals[i]); !more {
+				break
+			}
+		}
+		return more
+	})
+	if err != nil || !more {
+		return err
+	}
+	return eachBatch(d.maps["pinholes6"], func(keys []ftpxdpPinholeKey, vals []ftpxdpPinholeVal) bool {
+		for i := range keys {
+			if !fn(keys[i], vals[i]) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // DeletePinholes removes the pinholes match selects and returns how many.

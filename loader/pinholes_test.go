@@ -8,24 +8,35 @@ import (
 	"github.com/ftpxdp/ftpxdp/pinhole"
 )
 
+// newTestDatapath loads cfg's maps for a test and closes them after it.
+func newTestDatapath(t *testing.T, cfg Config) *Datapath {
+	t.Helper()
+	testutil.RequireKernel(t)
+	dp, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	return dp
+}
+
+// testHole is an active-mode pinhole from server src to the client at dst,
+// announced on the control connection dst:5000 -> src:21.
+func testHole(src, dst string, expires uint64) pinhole.Pinhole {
+	d := netip.MustParseAddrPort(dst)
+	return pinhole.Pinhole{
+		Source: netip.MustParseAddr(src), Dest: d, Mode: pinhole.Active, ExpiresNs: expires,
+		Control: pinhole.Control{Client: netip.AddrPortFrom(d.Addr(), 5000), Server: netip.AddrPortFrom(netip.MustParseAddr(src), 21)},
+	}
+}
+
 // The pinholes live in a map per family; every reader and writer in Go
 // must see one table: listing, lookup, sweep and delete across both, and
 // no pinhole that mixes families.
 func TestPinholesAcrossFamilies(t *testing.T) {
-	testutil.RequireKernel(t)
-	dp, err := New(DefaultConfig(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
+	dp := newTestDatapath(t, DefaultConfig())
 	const now = uint64(1_000_000_000_000)
-	hole := func(src, dst string, expires uint64) pinhole.Pinhole {
-		d := netip.MustParseAddrPort(dst)
-		return pinhole.Pinhole{
-			Source: netip.MustParseAddr(src), Dest: d, Mode: pinhole.Passive, ExpiresNs: expires,
-			Control: pinhole.Control{Client: netip.AddrPortFrom(netip.MustParseAddr(src), 5000), Server: netip.AddrPortFrom(d.Addr(), 21)},
-		}
-	}
+	hole := testHole
 	live4, old4 := hole("192.0.2.1", "10.0.0.1:40001", now+1), hole("192.0.2.1", "10.0.0.1:40002", now)
 	live6, old6 := hole("2001:db8::1", "[2001:db8:1::1]:40001", now+1), hole("2001:db8::1", "[2001:db8:1::1]:40002", now-1)
 	for _, p := range []pinhole.Pinhole{live4, old4, live6, old6} {
@@ -85,19 +96,10 @@ func TestPinholesAcrossFamilies(t *testing.T) {
 
 // Each family's map has --max-pinholes slots of its own.
 func TestPinholeCapacityPerFamily(t *testing.T) {
-	testutil.RequireKernel(t)
 	cfg := DefaultConfig()
 	cfg.MaxPinholes = 1
-	dp, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
-	hole := func(src, dst string) pinhole.Pinhole {
-		d := netip.MustParseAddrPort(dst)
-		return pinhole.Pinhole{Source: netip.MustParseAddr(src), Dest: d, Mode: pinhole.Active, ExpiresNs: 1 << 62,
-			Control: pinhole.Control{Client: netip.AddrPortFrom(d.Addr(), 5000), Server: netip.AddrPortFrom(netip.MustParseAddr(src), 21)}}
-	}
+	dp := newTestDatapath(t, cfg)
+	hole := func(src, dst string) pinhole.Pinhole { return testHole(src, dst, 1<<62) }
 	if err := dp.PutPinhole(hole("192.0.2.1", "10.0.0.1:40001")); err != nil {
 		t.Fatal(err)
 	}

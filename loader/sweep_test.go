@@ -1,29 +1,18 @@
 package loader
 
 import (
-	"net/netip"
+	"fmt"
 	"testing"
-
-	"github.com/ftpxdp/ftpxdp/internal/testutil"
-	"github.com/ftpxdp/ftpxdp/pinhole"
 )
 
 func TestSweepRemovesOnlyExpired(t *testing.T) {
-	testutil.RequireKernel(t)
-	dp, err := New(DefaultConfig(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
+	dp := newTestDatapath(t, DefaultConfig())
 	const now = uint64(1_000_000_000_000)
 	put := func(port uint16, expires, used uint64) {
 		t.Helper()
-		err := dp.PutPinhole(pinhole.Pinhole{
-			Source: netip.MustParseAddr("192.0.2.1"), Dest: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), port),
-			Mode: pinhole.Active, ExpiresNs: expires, UsedNs: used,
-			Control: pinhole.Control{Client: netip.MustParseAddrPort("10.0.0.1:1000"), Server: netip.MustParseAddrPort("192.0.2.1:21")},
-		})
-		if err != nil {
+		p := testHole("192.0.2.1", fmt.Sprintf("10.0.0.1:%d", port), expires)
+		p.UsedNs = used
+		if err := dp.PutPinhole(p); err != nil {
 			t.Fatal(err)
 		}
 	}
