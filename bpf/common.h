@@ -201,7 +201,7 @@ struct allow_key {
 	__u32 daddr[4]; /* all zero: any address */
 };
 
-/* Per-source creation budget (token bucket), keyed by address. */
+/* Per-source creation budget (a fixed window: rate_ok), keyed by address. */
 struct rate_key {
 	__u8 family;
 	__u8 pad[3];

@@ -30,7 +30,8 @@ type Setup struct {
 }
 
 // ErrNeedsDetach is returned for a change the pinned state cannot take in
-// place (another attach mode on an interface, another map capacity).
+// place: another attach mode on an interface. (Another map capacity fails
+// earlier, in New, with ErrIncompatible.)
 var ErrNeedsDetach = errors.New("cannot change in place")
 
 func (s Setup) hookPoints() ([]hookPoint, error) {

@@ -36,7 +36,7 @@ func (d *Datapath) ControlPinholes(c pinhole.Control) ([]pinhole.Pinhole, error)
 	return out, nil
 }
 
-// LookupPinhole returns the pinhole with key k, if the map holds one.
+// LookupPinhole returns the pinhole with key k, if its family's map holds one.
 func (d *Datapath) LookupPinhole(k pinhole.Key) (pinhole.Pinhole, bool, error) {
 	if k.Source.Is4() != k.Dest.Addr().Is4() {
 		return pinhole.Pinhole{}, false, nil // no pinhole mixes families

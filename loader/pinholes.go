@@ -91,7 +91,7 @@ func (d *Datapath) sweepPinholes(dead func(ftpxdpPinholeKey, ftpxdpPinholeVal) b
 	return sweepMap(d.maps["pinholes6"], dead)
 }
 
-// PutPinhole writes a pinhole into the map as the kernel would have made it
+// PutPinhole writes a pinhole into its family's map as the kernel would have made it
 // (benchmarks and tests of the table at scale).
 func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
 	if p.Source.Is4() != p.Dest.Addr().Is4() {

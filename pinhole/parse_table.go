@@ -8,7 +8,8 @@ import (
 )
 
 // Config is the part of the kernel program's settings the reference model
-// needs; the loader's Config has the same fields under the same names.
+// needs; the loader's Config has the same fields under the same names, but
+// for Capacity, which it calls MaxPinholes.
 type Config struct {
 	MinPort        uint16
 	PinholeTimeout time.Duration
@@ -24,8 +25,8 @@ type Config struct {
 	RateBurst      uint32
 }
 
-// Key identifies a pinhole as the kernel's struct pinhole_key does (the
-// protocol is always TCP).
+// Key identifies a pinhole as the kernel's pinhole keys do (struct
+// pinhole_key4 for IPv4, pinhole_key for IPv6; the protocol is always TCP).
 type Key struct {
 	Source netip.Addr
 	Dest   netip.AddrPort

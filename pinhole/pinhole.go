@@ -1,5 +1,5 @@
 // Package pinhole holds what ftpxdp knows about a data connection it expects:
-// the pinhole records read from the kernel map, and the reference parser of
+// the pinhole records read from the kernel maps, and the reference parser of
 // the FTP control channel with exactly the kernel program's semantics.
 package pinhole
 

@@ -114,7 +114,7 @@ func newPinholesCmd(g *globals) *cobra.Command {
 	f := &listFlags{}
 	cmd := &cobra.Command{
 		Use:   "pinholes",
-		Short: "List the live pinholes (reads the pinned map; no daemon needed)",
+		Short: "List the live pinholes (reads the pinned maps; no daemon needed)",
 		Long: `Lists the pinholes: for each, the expected source address, the destination
 address and port, the mode (active: PORT/EPRT from the client; passive:
 227/229 from the server), the control connection that announced it, its age,
@@ -288,7 +288,7 @@ func newFlushCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "flush",
 		Short: "Remove pinholes (all, or those naming --match)",
-		Long: `Removes pinholes from the kernel map at once: all of them, or those naming the
+		Long: `Removes pinholes from the kernel maps at once: all of them, or those naming the
 address or prefix given with --match (as source, destination or control).
 Their data connections are refused from then on, unless announced again.`,
 		Args: cobra.NoArgs,

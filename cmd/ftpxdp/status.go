@@ -35,8 +35,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Show where ftpxdp is attached, how full its maps are and its counters",
 		Long: `Reads the pinned state: the attached interfaces with their hook, role, XDP
-mode and program ids; enforce or observe; each map's entries against its
-capacity; and the counters that are not zero, summed over interfaces.`,
+mode and program ids; enforce or observe; the entries of the pinhole maps
+(per family), ctrl_conns and rate_limit against their capacity; and the
+counters that are not zero, summed over interfaces.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := readStatus(g.pinPath)
