@@ -220,7 +220,7 @@ func (r Results) WriteText(w io.Writer) {
 	if s := r.Scale; s != nil {
 		fmt.Fprintf(w, "\n== Part 3: the pinhole table at %s live pinholes (capacity %d) ==\n", count(s.Pinholes), s.Capacity)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "map memory (memlock)\t%.1f MiB: %.0f bytes per slot, preallocated\n", float64(s.MemlockBytes)/(1<<20), s.BytesPerPinhole())
+		fmt.Fprintf(tw, "map memory (memlock)\t%.1f MiB: %.0f bytes per pinhole of capacity, preallocated (pintab4: slots for twice the capacity)\n", float64(s.MemlockBytes)/(1<<20), s.BytesPerPinhole())
 		fmt.Fprintf(tw, "insert (Datapath.PutPinhole)\t%.2f µs each, %.2f µs CPU\n",
 			float64(s.InsertWall.Nanoseconds())/float64(s.Pinholes)/1e3, float64(s.InsertCPU.Nanoseconds())/float64(s.Pinholes)/1e3)
 		fmt.Fprintf(tw, "first SYN of a pinhole (lookup may miss cache)\t%.0f ns at %s pinholes, %.0f ns at %s (kernel, less the floor; median of %d)\n",

@@ -78,8 +78,8 @@ type Listing struct {
 	Rows    int           `json:"rows"`
 }
 
-// BytesPerPinhole is the table's memory per slot (the map is
-// preallocated: memory follows capacity, not use).
+// BytesPerPinhole is the IPv4 table's memory per pinhole of capacity (it
+// is preallocated: memory follows capacity, not use).
 func (s ScaleResult) BytesPerPinhole() float64 {
 	return float64(s.MemlockBytes) / float64(s.Capacity)
 }
@@ -125,7 +125,7 @@ func RunScale(ctx context.Context, opts ScaleOptions, progress func(string)) (re
 		return res, fmt.Errorf("load the %d-pinhole table: %w", opts.Capacity, err)
 	}
 	defer big.Close()
-	if res.MemlockBytes, err = pinnedMemlock(filepath.Join(dir, "maps", "pinholes4")); err != nil {
+	if res.MemlockBytes, err = pinnedMemlock(filepath.Join(dir, "maps", "pintab4")); err != nil {
 		return res, err
 	}
 

@@ -136,6 +136,11 @@ struct config {
 	__u16 allow_any_ports[MAX_ALLOW_PORTS];
 	__u16 allow_addr_ports[MAX_ALLOW_PORTS];
 	__u64 ns_per_jiffy; /* 1e9 / CONFIG_HZ, or 0 when the loader could not learn HZ */
+	/* pintab4's hash (its pintab4_meta, copied so a SYN reads constants)
+	 * and --max-pinholes, which its live count enforces. */
+	__u64 pt_k1, pt_k2, pt_k3, pt_k4;
+	__u32 pt_buckets;
+	__u32 max_pinholes;
 };
 
 /* The pinhole: an exact match on the data connection's first SYN; the source

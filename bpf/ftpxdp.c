@@ -17,6 +17,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load; never changes while loaded. */
 volatile const struct config cfg;
 
+#include "pintab.h" /* hashes with cfg */
+
 /* Replay and tests drive time from capture timestamps; 0 means real time. */
 volatile __u64 clock_override_ns;
 
@@ -26,6 +28,13 @@ enum verdict { VERDICT_PASS = 0, VERDICT_DROP = 1 };
 const enum counter *unused_counter __attribute__((unused));
 const enum role *unused_role __attribute__((unused));
 const enum pinhole_mode *unused_mode __attribute__((unused));
+const struct pinhole_key4 *unused_key4 __attribute__((unused));
+const struct pt_bucket *unused_bucket __attribute__((unused));
+const struct pt_key *unused_pt_key __attribute__((unused));
+const struct pt_meta *unused_meta __attribute__((unused));
+const struct pt_op *unused_op __attribute__((unused));
+const enum pt_op_code *unused_op_code __attribute__((unused));
+const enum pt_result *unused_pt_result __attribute__((unused));
 
 static __always_inline __u64 now_ns(void)
 {
@@ -82,7 +91,9 @@ static __always_inline void count(__u32 c)
 	count_n(c, 1);
 }
 
-static __always_inline void observe_wait(__u64 wait)
+/* Once per pinhole, at its first SYN: out of line, so the verifier checks
+ * its unrolled search once, not at every slot a lookup can return. */
+__noinline int observe_wait(__u64 wait)
 {
 	__u32 b = WAIT_BUCKETS;
 #pragma unroll
@@ -96,6 +107,7 @@ static __always_inline void observe_wait(__u64 wait)
 	v = bpf_map_lookup_elem(&admit_wait, &sum);
 	if (v)
 		*v += wait;
+	return 0;
 }
 
 static __always_inline int is_ctrl_port(__be16 p)
@@ -195,11 +207,7 @@ static __always_inline int syn_check4(__be32 saddr, __be32 daddr, struct tcphdr 
 		return VERDICT_PASS;
 	}
 	struct pinhole_key4 k = { .saddr = saddr, .daddr = daddr, .dport = tcp->dest };
-	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes4, &k);
-	/* Keep clang from merging this lookup with the IPv6 one: the
-	 * verifier inlines a lookup only where the call sees one map. */
-	asm volatile("" : "+r"(v));
-	return syn_admit(v, tcp);
+	return syn_admit(pt_find(&k), tcp);
 }
 
 /* The full parser's SYN check (VLAN tags, IP options, IPv6): a call of its
@@ -268,43 +276,119 @@ static __always_inline int rate_ok(struct line_env *e)
 }
 
 /* The control path names a pinhole by its full key; IPv4 ones live in
- * pinholes4 under the short key. */
+ * pintab4 under the short key. */
 static __always_inline struct pinhole_key4 short_key(const struct pinhole_key *k)
 {
 	struct pinhole_key4 k4 = { .saddr = k->saddr[0], .daddr = k->daddr[0], .dport = k->dport };
 	return k4;
 }
 
-static __always_inline struct pinhole_val *pinhole_get(const struct pinhole_key *k)
+/* A pinhole's control path renews it for a new announcement. */
+static __always_inline void refresh(struct pinhole_val *v, __u64 now, __u8 mode)
 {
-	struct pinhole_val *v;
+	v->created_ns = now;
+	v->expires_ns = now + cfg.pinhole_timeout_ns;
+	v->used_ns = 0;
+	v->used_sport = 0;
+	v->mode = mode;
+}
+
+/* The control path's uses of pintab4, out of line: each inlined copy of the
+ * table's unrolled bucket scans costs the verifier tens of thousands of
+ * states; global, each is checked once. The checks of the key and the
+ * control connection and the change happen under the bucket's lock. */
+
+/* Renews or deletes (del set) k's pinhole in bucket b if ctrl made it;
+ * returns 1 if it did, 2 if k is there but another connection's, 0 if k is
+ * not there. */
+static __always_inline int pt_own_in(__u32 b, __u64 addrs, __be16 dport, const struct ctrl_key *ctrl,
+				     __u64 now, __u8 mode, int del)
+{
+	struct pt_bucket *bk = bpf_map_lookup_elem(&pintab4, &b);
+	if (!bk)
+		return 0;
+	int ret = 0;
+	bpf_spin_lock(&bk->lock);
+	int i = pt_slot_locked(bk, addrs, dport);
+	if (i >= 0) {
+		i &= PT_WAYS - 1;
+		ret = 2;
+		if (ctrl_equal(&bk->vals[i].ctrl, ctrl)) {
+			ret = 1;
+			if (del)
+				pt_set_used(bk, bk->used & ~(1u << i));
+			else
+				refresh(&bk->vals[i], now, mode);
+		}
+	}
+	bpf_spin_unlock(&bk->lock);
+	return ret;
+}
+
+/* Renews (or with del set deletes) k's pinhole if ctrl made it; 1 if so. */
+__noinline int pt_own(const struct pinhole_key4 *k, const struct ctrl_key *ctrl, __u64 now, __u32 mode,
+		      __u32 del)
+{
+	if (!k || !ctrl)
+		return 0;
+	__u64 addrs = pt_addrs(k);
+	__u32 b1, b2;
+	pt_buckets(addrs, k->dport, &b1, &b2);
+	int r = pt_own_in(b1, addrs, k->dport, ctrl, now, mode, del);
+	if (r == 0 && b2 != b1)
+		r = pt_own_in(b2, addrs, k->dport, ctrl, now, mode, del);
+	if (r != 1)
+		return 0;
+	if (del) {
+		struct pt_meta *m = pt_meta();
+		if (m)
+			__sync_fetch_and_add(&m->live, -1);
+	}
+	return 1;
+}
+
+/* Inserts or replaces k's pinhole; 0 on success. */
+__noinline int pt_put_ctrl(const struct pinhole_key4 *k, const struct pinhole_val *v)
+{
+	if (!k || !v)
+		return -1;
+	return pt_put(k, v, cfg.max_pinholes, 1);
+}
+
+static __always_inline int hole_refresh_own(const struct pinhole_key *k, const struct line_env *e, __u8 mode)
+{
 	if (k->family == AF_INET) {
 		struct pinhole_key4 k4 = short_key(k);
-		v = bpf_map_lookup_elem(&pinholes4, &k4);
-	} else {
-		v = bpf_map_lookup_elem(&pinholes6, k);
+		return pt_own(&k4, &e->ctrl, e->now, mode, 0);
 	}
+	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes6, k);
 	asm volatile("" : "+r"(v)); /* two call sites, each inlined */
-	return v;
+	if (!v || !ctrl_equal(&v->ctrl, &e->ctrl))
+		return 0;
+	refresh(v, e->now, mode);
+	return 1;
+}
+
+static __always_inline int hole_del_own(const struct pinhole_key *k, const struct ctrl_key *ctrl)
+{
+	if (k->family == AF_INET) {
+		struct pinhole_key4 k4 = short_key(k);
+		return pt_own(&k4, ctrl, 0, 0, 1);
+	}
+	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes6, k);
+	asm volatile("" : "+r"(v));
+	if (!v || !ctrl_equal(&v->ctrl, ctrl))
+		return 0;
+	return bpf_map_delete_elem(&pinholes6, k) == 0;
 }
 
 static __always_inline long pinhole_put(const struct pinhole_key *k, const struct pinhole_val *v)
 {
 	if (k->family == AF_INET) {
 		struct pinhole_key4 k4 = short_key(k);
-		return bpf_map_update_elem(&pinholes4, &k4, v, BPF_ANY);
+		return pt_put_ctrl(&k4, v);
 	}
 	return bpf_map_update_elem(&pinholes6, k, v, BPF_ANY);
-}
-
-static __always_inline void pinhole_del(const struct pinhole_key *k)
-{
-	if (k->family == AF_INET) {
-		struct pinhole_key4 k4 = short_key(k);
-		bpf_map_delete_elem(&pinholes4, &k4);
-	} else {
-		bpf_map_delete_elem(&pinholes6, k);
-	}
 }
 
 /* The announcer is the sender of the line; the pinhole lets its peer in. */
@@ -325,13 +409,7 @@ static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *s
 		__builtin_memcpy(k.daddr, e->ctrl.server, sizeof(k.daddr));
 	}
 
-	struct pinhole_val *cur = pinhole_get(&k);
-	if (cur && ctrl_equal(&cur->ctrl, &e->ctrl)) {
-		cur->created_ns = e->now;
-		cur->expires_ns = e->now + cfg.pinhole_timeout_ns;
-		cur->used_ns = 0;
-		cur->used_sport = 0;
-		cur->mode = mode;
+	if (hole_refresh_own(&k, e, mode)) {
 		count(COUNTER_PINHOLE_REFRESHED);
 		return;
 	}
@@ -348,11 +426,8 @@ static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *s
 	__u32 slot;
 	if (st->nholes >= max) {
 		slot = st->oldest & (MAX_PER_CTRL - 1);
-		struct pinhole_val *old = pinhole_get(&st->holes[slot]);
-		if (old && ctrl_equal(&old->ctrl, &e->ctrl)) {
-			pinhole_del(&st->holes[slot]);
+		if (hole_del_own(&st->holes[slot], &e->ctrl))
 			count(COUNTER_PINHOLE_REPLACED);
-		}
 		st->oldest = (slot + 1) % max;
 	} else {
 		slot = st->nholes & (MAX_PER_CTRL - 1);
@@ -1012,4 +1087,48 @@ int ftpxdp_tc(struct __sk_buff *skb)
 	}
 	count(COUNTER_PACKET_PASS);
 	return TC_ACT_UNSPEC;
+}
+
+/* What Go asks of pintab4 (it cannot take the buckets' locks itself): one
+ * operation in the frame of a BPF_PROG_TEST_RUN, its result written back. */
+SEC("xdp")
+int pintab_op(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pt_op *op = data;
+	if ((void *)(op + 1) > data_end)
+		return XDP_ABORTED;
+	struct pinhole_key4 k = op->key;
+	switch (op->op) {
+	case PT_OP_PUT:
+	case PT_OP_PUT_NEW:
+		op->ret = pt_put(&k, &op->val, cfg.max_pinholes, op->op == PT_OP_PUT);
+		break;
+	case PT_OP_DEL:
+		op->ret = pt_del(&k, 0, 0);
+		break;
+	case PT_OP_DEL_EXPIRED:
+		op->ret = op->arg ? pt_del(&k, op->arg, 0) : 0;
+		break;
+	case PT_OP_DEL_CREATED:
+		op->ret = op->arg ? pt_del(&k, 0, op->arg) : 0;
+		break;
+	case PT_OP_SWEEP: {
+		struct pt_sweep sw = { .now = op->arg, .from = op->from };
+		struct pt_meta *m = pt_meta();
+		if (!m || op->count > PT_SWEEP_MAX)
+			return XDP_ABORTED;
+		bpf_loop(op->count, pt_sweep_bucket, &sw, 0);
+		if (sw.unused + sw.used)
+			__sync_fetch_and_add(&m->live, -(sw.unused + sw.used));
+		op->unused = sw.unused;
+		op->used = sw.used;
+		op->ret = sw.unused + sw.used;
+		break;
+	}
+	default:
+		return XDP_ABORTED;
+	}
+	return XDP_PASS;
 }

@@ -16,13 +16,6 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PINHOLE_MAP_SIZE);
-	__type(key, struct pinhole_key4);
-	__type(value, struct pinhole_val);
-} pinholes4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PINHOLE_MAP_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pinhole_key);
 	__type(value, struct pinhole_val);

@@ -61,10 +61,13 @@ func newGW(t testing.TB, cfg Config) *gw {
 		gwCache[key] = g
 	}
 	g.t = t
-	for _, name := range []string{"pinholes4", "pinholes6", "ctrl_conns", "rate_limit"} {
+	for _, name := range []string{"pinholes6", "ctrl_conns", "rate_limit"} {
 		if err := clearMap(g.dp.maps[name]); err != nil {
 			t.Fatalf("clear %s: %v", name, err)
 		}
+	}
+	if err := g.dp.ptClear(); err != nil {
+		t.Fatalf("clear pintab4: %v", err)
 	}
 	g.setClock(advStart)
 	return g

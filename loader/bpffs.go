@@ -46,9 +46,9 @@ func onBPFFS(path string) (bool, error) {
 }
 
 // stateExists reports whether dir holds pinned ftpxdp state, of this
-// version or of one before the pinhole map was split by family.
+// version or of an older one Start can upgrade.
 func stateExists(dir string) bool {
-	for _, name := range []string{"pinholes4", legacyPinholes} {
+	for _, name := range []string{"pintab4", legacyPinholes4, legacyPinholes} {
 		if _, err := os.Stat(filepath.Join(dir, "maps", name)); err == nil {
 			return true
 		}

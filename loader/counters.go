@@ -146,16 +146,20 @@ type MapUsage struct {
 	Capacity uint32
 }
 
-// Usage counts the entries of the pinhole and control-connection maps, in
-// batches (a few syscalls for a full map of a million entries). Pinholes
-// come as two rows, one per family: each family's map fills on its own.
+// Usage counts the entries of the pinhole and control-connection maps:
+// pintab4 keeps its live count, the hash maps are counted in batches (a few
+// syscalls for a full map of a million entries). Pinholes come as two rows,
+// one per family: each family's table fills on its own.
 func (d *Datapath) Usage() ([]MapUsage, error) {
-	var out []MapUsage
+	live, err := d.ptLive()
+	if err != nil {
+		return nil, fmt.Errorf("count pintab4: %w", err)
+	}
+	out := []MapUsage{{Name: "pinholes", Family: "ipv4", Entries: int(live), Capacity: d.cfg.MaxPinholes}}
 	for _, u := range []struct {
 		name, family, m string
 		count           func(*ebpf.Map) (int, error)
 	}{
-		{"pinholes", "ipv4", "pinholes4", countBatch[ftpxdpPinholeKey4, ftpxdpPinholeVal]},
 		{"pinholes", "ipv6", "pinholes6", countBatch[ftpxdpPinholeKey, ftpxdpPinholeVal]},
 		{"ctrl_conns", "", "ctrl_conns", countBatch[ftpxdpCtrlKey, ftpxdpCtrlState]},
 		{"rate_limit", "", "rate_limit", countBatch[ftpxdpRateKey, ftpxdpRateVal]},

@@ -66,7 +66,7 @@ const MaxInstances = 64
 // sharedMaps are used by every program instance; .rodata and .bss are each
 // instance's own.
 var sharedMaps = []string{
-	"pinholes4", "pinholes6", "ctrl_conns", "allow_rules", "rate_limit",
+	"pintab4", "pintab4_meta", "pinholes6", "ctrl_conns", "allow_rules", "rate_limit",
 	"counters", "admit_wait", "scratch_buf", "ctrl_template",
 }
 
@@ -95,6 +95,8 @@ type Datapath struct {
 	spec     *ebpf.CollectionSpec
 	maps     map[string]*ebpf.Map
 	counters []string
+	pt       ftpxdpPtMeta // pintab4's seeds and size
+	ptOp     *ebpf.Program
 }
 
 // New loads the shared maps (reusing pinned ones when Options.PinPath is
@@ -107,7 +109,8 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded program: %w", err)
 	}
-	spec.Maps["pinholes4"].MaxEntries = cfg.MaxPinholes
+	buckets := ptBuckets(cfg.MaxPinholes)
+	spec.Maps["pintab4"].MaxEntries = buckets
 	spec.Maps["pinholes6"].MaxEntries = cfg.MaxPinholes
 	names, err := counterNames(spec)
 	if err != nil {
@@ -134,6 +137,14 @@ func New(cfg Config, opts Options) (*Datapath, error) {
 		maps[name] = m
 	}
 	d := &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}
+	if d.pt, err = ptSeeds(maps["pintab4_meta"], buckets); err != nil {
+		closeAll(maps)
+		return nil, err
+	}
+	if err := d.loadPtOp(); err != nil {
+		closeAll(maps)
+		return nil, err
+	}
 	if opts.laterAllowRules {
 		return d, nil
 	}
@@ -149,8 +160,41 @@ func (d *Datapath) Config() Config { return d.cfg }
 
 // Close releases the datapath's file descriptors; pinned maps stay.
 func (d *Datapath) Close() error {
+	if d.ptOp != nil {
+		d.ptOp.Close()
+	}
 	closeAll(d.maps)
 	return nil
+}
+
+// loadPtOp loads pintab_op, through which Go writes pintab4.
+func (d *Datapath) loadPtOp() error {
+	spec := d.spec.Copy()
+	for name := range spec.Programs {
+		if name != "pintab_op" {
+			delete(spec.Programs, name)
+		}
+	}
+	if err := spec.Variables["cfg"].Set(d.kernelConfig(Outside, 0)); err != nil {
+		return fmt.Errorf("set pintab_op settings: %w", err)
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: d.maps})
+	if err != nil {
+		return fmt.Errorf("load pintab_op: %w", err)
+	}
+	d.ptOp = coll.Programs["pintab_op"]
+	delete(coll.Programs, "pintab_op")
+	coll.Close()
+	return nil
+}
+
+// kernelConfig is the program's struct config for one instance.
+func (d *Datapath) kernelConfig(role Role, slot uint8) ftpxdpConfig {
+	k := d.cfg.kernel(role, slot)
+	k.PtK1, k.PtK2, k.PtK3, k.PtK4 = d.pt.K1, d.pt.K2, d.pt.K3, d.pt.K4
+	k.PtBuckets = d.pt.Buckets
+	k.MaxPinholes = d.cfg.MaxPinholes
+	return k
 }
 
 func closeAll(maps map[string]*ebpf.Map) {
@@ -182,7 +226,7 @@ func (d *Datapath) Instance(hook Hook, role Role, slot uint8) (*Instance, error)
 			delete(spec.Programs, name)
 		}
 	}
-	if err := spec.Variables["cfg"].Set(d.cfg.kernel(role, slot)); err != nil {
+	if err := spec.Variables["cfg"].Set(d.kernelConfig(role, slot)); err != nil {
 		return nil, fmt.Errorf("set program settings: %w", err)
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: d.maps})

@@ -41,6 +41,12 @@ type ftpxdpConfig struct {
 	AllowAnyPorts    [8]uint16
 	AllowAddrPorts   [8]uint16
 	NsPerJiffy       uint64
+	PtK1             uint64
+	PtK2             uint64
+	PtK3             uint64
+	PtK4             uint64
+	PtBuckets        uint32
+	MaxPinholes      uint32
 }
 
 type ftpxdpCounter uint32
@@ -161,6 +167,73 @@ type ftpxdpPinholeVal struct {
 	Ctrl      ftpxdpCtrlKey
 }
 
+type ftpxdpPtBucket struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Used uint32
+	Seq  uint32
+	Pad  uint32
+	Keys [8]ftpxdpPtKey
+	Vals [8]ftpxdpPinholeVal
+}
+
+type ftpxdpPtKey struct {
+	_     structs.HostLayout
+	Addrs uint64
+	Dport uint16
+	Pad   uint16
+	Pad2  uint32
+}
+
+type ftpxdpPtMeta struct {
+	_       structs.HostLayout
+	K1      uint64
+	K2      uint64
+	K3      uint64
+	K4      uint64
+	Live    uint64
+	Buckets uint32
+	Pad     uint32
+}
+
+type ftpxdpPtOp struct {
+	_      structs.HostLayout
+	Op     uint32
+	Ret    int32
+	Key    ftpxdpPinholeKey4
+	Pad    uint32
+	Arg    uint64
+	From   uint32
+	Count  uint32
+	Unused uint64
+	Used   uint64
+	Val    ftpxdpPinholeVal
+}
+
+type ftpxdpPtOpCode uint32
+
+const (
+	ftpxdpPtOpCodePT_OP_PUT         ftpxdpPtOpCode = 1
+	ftpxdpPtOpCodePT_OP_PUT_NEW     ftpxdpPtOpCode = 2
+	ftpxdpPtOpCodePT_OP_DEL         ftpxdpPtOpCode = 3
+	ftpxdpPtOpCodePT_OP_DEL_EXPIRED ftpxdpPtOpCode = 4
+	ftpxdpPtOpCodePT_OP_SWEEP       ftpxdpPtOpCode = 5
+	ftpxdpPtOpCodePT_OP_DEL_CREATED ftpxdpPtOpCode = 6
+)
+
+type ftpxdpPtResult uint32
+
+const (
+	ftpxdpPtResultPT_OK          ftpxdpPtResult = 0
+	ftpxdpPtResultPT_AT_CAPACITY ftpxdpPtResult = 4294967295
+	ftpxdpPtResultPT_EXISTS      ftpxdpPtResult = 4294967294
+	ftpxdpPtResultPT_PAIR_FULL   ftpxdpPtResult = 4294967293
+	ftpxdpPtResultPT_INTERNAL    ftpxdpPtResult = 4294967292
+)
+
 type ftpxdpRateKey struct {
 	_      structs.HostLayout
 	Family uint8
@@ -198,18 +271,28 @@ const (
 	ftpxdpMapCounters        = "counters"
 	ftpxdpMapCtrlConns       = "ctrl_conns"
 	ftpxdpMapCtrlTemplate    = "ctrl_template"
-	ftpxdpMapPinholes4       = "pinholes4"
 	ftpxdpMapPinholes6       = "pinholes6"
+	ftpxdpMapPintab4         = "pintab4"
+	ftpxdpMapPintab4Meta     = "pintab4_meta"
 	ftpxdpMapRateLimit       = "rate_limit"
 	ftpxdpMapScratchBuf      = "scratch_buf"
 	ftpxdpProgFtpxdpTc       = "ftpxdp_tc"
 	ftpxdpProgFtpxdpXdp      = "ftpxdp_xdp"
+	ftpxdpProgPintabOp       = "pintab_op"
 	ftpxdpVarAnchorJiffies   = "anchor_jiffies"
 	ftpxdpVarAnchorNs        = "anchor_ns"
 	ftpxdpVarCfg             = "cfg"
 	ftpxdpVarClockOverrideNs = "clock_override_ns"
+	ftpxdpVarPtOne           = "pt_one"
+	ftpxdpVarUnusedBucket    = "unused_bucket"
 	ftpxdpVarUnusedCounter   = "unused_counter"
+	ftpxdpVarUnusedKey4      = "unused_key4"
+	ftpxdpVarUnusedMeta      = "unused_meta"
 	ftpxdpVarUnusedMode      = "unused_mode"
+	ftpxdpVarUnusedOp        = "unused_op"
+	ftpxdpVarUnusedOpCode    = "unused_op_code"
+	ftpxdpVarUnusedPtKey     = "unused_pt_key"
+	ftpxdpVarUnusedPtResult  = "unused_pt_result"
 	ftpxdpVarUnusedRole      = "unused_role"
 )
 
@@ -257,6 +340,7 @@ type ftpxdpSpecs struct {
 type ftpxdpProgramSpecs struct {
 	FtpxdpTc  *ebpf.ProgramSpec `ebpf:"ftpxdp_tc"`
 	FtpxdpXdp *ebpf.ProgramSpec `ebpf:"ftpxdp_xdp"`
+	PintabOp  *ebpf.ProgramSpec `ebpf:"pintab_op"`
 }
 
 // ftpxdpMapSpecs contains maps before they are loaded into the kernel.
@@ -268,8 +352,9 @@ type ftpxdpMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	CtrlConns    *ebpf.MapSpec `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.MapSpec `ebpf:"ctrl_template"`
-	Pinholes4    *ebpf.MapSpec `ebpf:"pinholes4"`
 	Pinholes6    *ebpf.MapSpec `ebpf:"pinholes6"`
+	Pintab4      *ebpf.MapSpec `ebpf:"pintab4"`
+	Pintab4Meta  *ebpf.MapSpec `ebpf:"pintab4_meta"`
 	RateLimit    *ebpf.MapSpec `ebpf:"rate_limit"`
 	ScratchBuf   *ebpf.MapSpec `ebpf:"scratch_buf"`
 }
@@ -282,8 +367,16 @@ type ftpxdpVariableSpecs struct {
 	AnchorNs        *ebpf.VariableSpec `ebpf:"anchor_ns"`
 	Cfg             *ebpf.VariableSpec `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.VariableSpec `ebpf:"clock_override_ns"`
+	PtOne           *ebpf.VariableSpec `ebpf:"pt_one"`
+	UnusedBucket    *ebpf.VariableSpec `ebpf:"unused_bucket"`
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedKey4      *ebpf.VariableSpec `ebpf:"unused_key4"`
+	UnusedMeta      *ebpf.VariableSpec `ebpf:"unused_meta"`
 	UnusedMode      *ebpf.VariableSpec `ebpf:"unused_mode"`
+	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
+	UnusedOpCode    *ebpf.VariableSpec `ebpf:"unused_op_code"`
+	UnusedPtKey     *ebpf.VariableSpec `ebpf:"unused_pt_key"`
+	UnusedPtResult  *ebpf.VariableSpec `ebpf:"unused_pt_result"`
 	UnusedRole      *ebpf.VariableSpec `ebpf:"unused_role"`
 }
 
@@ -312,8 +405,9 @@ type ftpxdpMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	CtrlConns    *ebpf.Map `ebpf:"ctrl_conns"`
 	CtrlTemplate *ebpf.Map `ebpf:"ctrl_template"`
-	Pinholes4    *ebpf.Map `ebpf:"pinholes4"`
 	Pinholes6    *ebpf.Map `ebpf:"pinholes6"`
+	Pintab4      *ebpf.Map `ebpf:"pintab4"`
+	Pintab4Meta  *ebpf.Map `ebpf:"pintab4_meta"`
 	RateLimit    *ebpf.Map `ebpf:"rate_limit"`
 	ScratchBuf   *ebpf.Map `ebpf:"scratch_buf"`
 }
@@ -325,8 +419,9 @@ func (m *ftpxdpMaps) Close() error {
 		m.Counters,
 		m.CtrlConns,
 		m.CtrlTemplate,
-		m.Pinholes4,
 		m.Pinholes6,
+		m.Pintab4,
+		m.Pintab4Meta,
 		m.RateLimit,
 		m.ScratchBuf,
 	)
@@ -340,8 +435,16 @@ type ftpxdpVariables struct {
 	AnchorNs        *ebpf.Variable `ebpf:"anchor_ns"`
 	Cfg             *ebpf.Variable `ebpf:"cfg"`
 	ClockOverrideNs *ebpf.Variable `ebpf:"clock_override_ns"`
+	PtOne           *ebpf.Variable `ebpf:"pt_one"`
+	UnusedBucket    *ebpf.Variable `ebpf:"unused_bucket"`
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedKey4      *ebpf.Variable `ebpf:"unused_key4"`
+	UnusedMeta      *ebpf.Variable `ebpf:"unused_meta"`
 	UnusedMode      *ebpf.Variable `ebpf:"unused_mode"`
+	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`
+	UnusedOpCode    *ebpf.Variable `ebpf:"unused_op_code"`
+	UnusedPtKey     *ebpf.Variable `ebpf:"unused_pt_key"`
+	UnusedPtResult  *ebpf.Variable `ebpf:"unused_pt_result"`
 	UnusedRole      *ebpf.Variable `ebpf:"unused_role"`
 }
 
@@ -351,12 +454,14 @@ type ftpxdpVariables struct {
 type ftpxdpPrograms struct {
 	FtpxdpTc  *ebpf.Program `ebpf:"ftpxdp_tc"`
 	FtpxdpXdp *ebpf.Program `ebpf:"ftpxdp_xdp"`
+	PintabOp  *ebpf.Program `ebpf:"pintab_op"`
 }
 
 func (p *ftpxdpPrograms) Close() error {
 	return _FtpxdpClose(
 		p.FtpxdpTc,
 		p.FtpxdpXdp,
+		p.PintabOp,
 	)
 }
 

@@ -140,20 +140,23 @@ func Start(s Setup, log *slog.Logger) (*Gateway, error) {
 		}
 	}()
 
-	// An upgrade from the single pinhole map: New pins the per-family maps
+	// An upgrade from an older pinhole map: New pins this version's maps
 	// next to it. If no program gets switched to them, remove them again,
 	// so the state stays the old version's (and 'pinholes' keeps refusing
 	// it) rather than half of each.
 	mapsDir := filepath.Join(dir, "maps")
 	if !fresh && legacyOnly(mapsDir) {
-		old, err := openLegacyPinholes(mapsDir)
-		if err != nil {
-			return nil, err
+		for _, name := range legacyMaps(mapsDir) {
+			old, err := openLegacyPinholes(mapsDir, name)
+			if err != nil {
+				return nil, err
+			}
+			old.Close()
 		}
-		old.Close()
+		before := pinnedOf(mapsDir, newPinholeMaps)
 		defer func() {
 			if !ok && len(g.hooks) == 0 {
-				removePerFamilyPins(mapsDir)
+				removeNewPins(mapsDir, before)
 			}
 		}()
 	}

@@ -70,10 +70,13 @@ func kernelHarness(t testing.TB, cfg Config, hook Hook, role Role) *harness {
 // settings), sets the clock to baseClock and takes a counter baseline.
 func (h *harness) reset() {
 	h.t.Helper()
-	for _, name := range []string{"pinholes4", "pinholes6", "ctrl_conns", "rate_limit"} {
+	for _, name := range []string{"pinholes6", "ctrl_conns", "rate_limit"} {
 		if err := clearMap(h.dp.maps[name]); err != nil {
 			h.t.Fatalf("clear %s: %v", name, err)
 		}
+	}
+	if err := h.dp.ptClear(); err != nil {
+		h.t.Fatalf("clear pintab4: %v", err)
 	}
 	h.setClock(baseClock)
 	h.prev = h.counters()
@@ -187,15 +190,23 @@ func (h *harness) delta() map[string]uint64 {
 	return d
 }
 
-// pinholes returns the map's pinholes in the reference model's order.
+// pinholes returns the map's pinholes in the reference model's order, and
+// checks that pintab4's live count agrees with what it holds.
 func (h *harness) pinholes() []pinhole.Pinhole {
 	h.t.Helper()
 	var out []pinhole.Pinhole
+	v4 := 0
 	for p, err := range h.dp.Pinholes() {
 		if err != nil {
 			h.t.Fatalf("read pinholes: %v", err)
 		}
 		out = append(out, p)
+		if p.Source.Is4() {
+			v4++
+		}
+	}
+	if live, err := h.dp.ptLive(); err != nil || live != uint64(v4) {
+		h.t.Errorf("pintab4 holds %d pinholes, its live count says %d (%v)", v4, live, err)
 	}
 	slices.SortFunc(out, func(a, b pinhole.Pinhole) int {
 		return cmp.Or(a.Dest.Compare(b.Dest), a.Source.Compare(b.Source))

@@ -28,20 +28,11 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	// Make the pinned state look like the old version's: no per-family
 	// maps, one "pinholes" map keyed by the 36-byte key.
 	maps := filepath.Join(s.PinPath, "maps")
-	for _, name := range []string{"pinholes4", "pinholes6"} {
+	for _, name := range newPinholeMaps {
 		if err := os.Remove(filepath.Join(maps, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	legacy, err := ebpf.NewMap(&ebpf.MapSpec{
-		Type: ebpf.Hash, MaxEntries: 16,
-		KeySize:   uint32(binary.Size(ftpxdpPinholeKey{})),
-		ValueSize: uint32(binary.Size(ftpxdpPinholeVal{})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer legacy.Close()
 	expires := KernelNow() + 1e12
 	passive := testHole("192.0.2.11", "10.0.0.3:40003", expires)
 	passive.Mode, passive.Hits = pinhole.Passive, 1
@@ -51,15 +42,8 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 		passive,
 	}
 	expired := testHole("192.0.2.12", "10.0.0.4:40004", 1)
-	for _, p := range append(slices.Clone(old), expired) {
-		k, v := fromPinhole(p)
-		if err := legacy.Put(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := legacy.Pin(filepath.Join(maps, legacyPinholes)); err != nil {
-		t.Fatal(err)
-	}
+	legacy := pinOldMap(t, filepath.Join(maps, legacyPinholes), func(k ftpxdpPinholeKey) ftpxdpPinholeKey { return k },
+		append(slices.Clone(old), expired))
 
 	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
@@ -72,8 +56,10 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
 		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
 	}
-	if _, err := os.Stat(filepath.Join(maps, "pinholes4")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a failed start left the new map pinned: %v", err)
+	for _, name := range newPinholeMaps {
+		if _, err := os.Stat(filepath.Join(maps, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a failed start left the new map %s pinned: %v", name, err)
+		}
 	}
 	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Open after a failed upgrade: got %v, want ErrIncompatible", err)
@@ -84,18 +70,7 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 		t.Fatalf("start over the old state: %v", err)
 	}
 	defer g2.Close()
-	var got []pinhole.Pinhole
-	for p, err := range g2.Datapath().Pinholes() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, p)
-	}
-	key := func(p pinhole.Pinhole) string { return p.Source.String() + ">" + p.Dest.String() }
-	slices.SortFunc(got, func(a, b pinhole.Pinhole) int { return cmpString(key(a), key(b)) })
-	want := slices.Clone(old)
-	slices.SortFunc(want, func(a, b pinhole.Pinhole) int { return cmpString(key(a), key(b)) })
-	if !slices.Equal(got, want) {
+	if got, want := sortedPinholes(t, g2.Datapath()), sortHoles(slices.Clone(old)); !slices.Equal(got, want) {
 		t.Fatalf("pinholes after the upgrade (the expired one left behind):\n got %v\nwant %v", got, want)
 	}
 	if _, err := os.Stat(filepath.Join(maps, legacyPinholes)); !errors.Is(err, os.ErrNotExist) {
@@ -125,6 +100,52 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	}
 }
 
+// pinOldMap pins at path a hash map of an older version holding holes
+// under the keys key makes of their full ones.
+func pinOldMap[K any](t *testing.T, path string, key func(ftpxdpPinholeKey) K, holes []pinhole.Pinhole) *ebpf.Map {
+	t.Helper()
+	var k0 K
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Type: ebpf.Hash, MaxEntries: 16,
+		KeySize:   uint32(binary.Size(k0)),
+		ValueSize: uint32(binary.Size(ftpxdpPinholeVal{})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for _, p := range holes {
+		k, v := fromPinhole(p)
+		if err := m.Put(key(k), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Pin(path); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// sortedPinholes lists dp's pinholes in sortHoles's order.
+func sortedPinholes(t *testing.T, dp *Datapath) []pinhole.Pinhole {
+	t.Helper()
+	var got []pinhole.Pinhole
+	for p, err := range dp.Pinholes() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	return sortHoles(got)
+}
+
+// sortHoles sorts ps by source, then destination.
+func sortHoles(ps []pinhole.Pinhole) []pinhole.Pinhole {
+	key := func(p pinhole.Pinhole) string { return p.Source.String() + ">" + p.Dest.String() }
+	slices.SortFunc(ps, func(a, b pinhole.Pinhole) int { return cmpString(key(a), key(b)) })
+	return ps
+}
+
 func cmpString(a, b string) int {
 	switch {
 	case a < b:
@@ -133,4 +154,73 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// An upgrade from the version with a hash map for IPv4 pinholes
+// (pinholes4) beside today's pinholes6: the IPv4 pinholes move into
+// pintab4, pinholes6 and its pinholes stay as they are, a failed start
+// takes neither the old map nor pinholes6 away, and the old pin goes.
+func TestStartAdoptsHashMapPinholes(t *testing.T) {
+	ns, s := gatewayLab(t)
+	g, err := start(t, ns, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := KernelNow() + 1e12
+	v6 := testHole("2001:db8::10", "[2001:db8:1::2]:40002", expires)
+	if err := g.Datapath().PutPinhole(v6); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+
+	maps := filepath.Join(s.PinPath, "maps")
+	for _, name := range []string{"pintab4", "pintab4_meta"} {
+		if err := os.Remove(filepath.Join(maps, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passive := testHole("192.0.2.11", "10.0.0.3:40003", expires)
+	passive.Mode, passive.Hits = pinhole.Passive, 1
+	old := []pinhole.Pinhole{testHole("192.0.2.10", "10.0.0.2:40001", expires), passive}
+	expired := testHole("192.0.2.12", "10.0.0.4:40004", 1)
+	pinOldMap(t, filepath.Join(maps, legacyPinholes4), shortKey, append(slices.Clone(old), expired))
+	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
+	}
+
+	tc := s
+	tc.Mode = AttachTC
+	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
+		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
+	}
+	for name, want := range map[string]bool{"pintab4": false, "pintab4_meta": false, "pinholes6": true, legacyPinholes4: true} {
+		if _, err := os.Stat(filepath.Join(maps, name)); (err == nil) != want {
+			t.Fatalf("after a failed start, %s pinned: %v, want %v", name, err == nil, want)
+		}
+	}
+
+	g2, err := start(t, ns, s)
+	if err != nil {
+		t.Fatalf("start over the old state: %v", err)
+	}
+	defer g2.Close()
+	if got, want := sortedPinholes(t, g2.Datapath()), sortHoles(append(slices.Clone(old), v6)); !slices.Equal(got, want) {
+		t.Fatalf("pinholes after the upgrade (the expired one left behind):\n got %v\nwant %v", got, want)
+	}
+	// In their buckets (the listing reads all of them), and counted.
+	for _, p := range old {
+		if _, ok, err := g2.Datapath().LookupPinhole(pinhole.Key{Source: p.Source, Dest: p.Dest}); !ok || err != nil {
+			t.Fatalf("adopted pinhole %v not found by its key: %v", p.Dest, err)
+		}
+	}
+	usage, err := g2.Datapath().Usage()
+	if err != nil || usage[0].Family != "ipv4" || usage[0].Entries != len(old) {
+		t.Fatalf("usage after the upgrade: %+v, %v", usage, err)
+	}
+	if _, err := os.Stat(filepath.Join(maps, legacyPinholes4)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the old map is still pinned: %v", err)
+	}
+	if _, err := Open(s.PinPath); err != nil {
+		t.Fatalf("Open after the upgrade: %v", err)
+	}
 }

@@ -15,8 +15,8 @@ func Open(pinPath string) (*Datapath, error) {
 	if !stateExists(pinPath) {
 		return nil, fmt.Errorf("%w: nothing pinned at %s (is 'ftpxdp run' started with this --pin-path?)", ErrNotLoaded, pinPath)
 	}
-	if _, err := os.Stat(filepath.Join(pinPath, "maps", legacyPinholes)); err == nil {
-		return nil, fmt.Errorf("%w: %s holds the single pinhole map of an older ftpxdp (or an upgrade from it did not finish): start 'ftpxdp run' of this version with the same --pin-path to upgrade it",
+	if len(legacyMaps(filepath.Join(pinPath, "maps"))) > 0 {
+		return nil, fmt.Errorf("%w: %s holds the pinhole map of an older ftpxdp (or an upgrade from it did not finish): start 'ftpxdp run' of this version with the same --pin-path to upgrade it",
 			ErrIncompatible, pinPath)
 	}
 	spec, err := loadFtpxdp()
@@ -52,8 +52,15 @@ func Open(pinPath string) (*Datapath, error) {
 		maps[name] = m
 	}
 	cfg := DefaultConfig()
-	cfg.MaxPinholes = maps["pinholes4"].MaxEntries()
-	return &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}, nil
+	cfg.MaxPinholes = maps["pinholes6"].MaxEntries()
+	spec.Maps["pintab4"].MaxEntries = maps["pintab4"].MaxEntries()
+	spec.Maps["pinholes6"].MaxEntries = cfg.MaxPinholes
+	d := &Datapath{cfg: cfg, spec: spec, maps: maps, counters: names}
+	if err := maps["pintab4_meta"].Lookup(uint32(0), &d.pt); err != nil {
+		closeAll(maps)
+		return nil, fmt.Errorf("read pintab4_meta: %w", err)
+	}
+	return d, nil
 }
 
 // HookStatus describes one attached hook, read from the pinned state.

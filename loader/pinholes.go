@@ -42,12 +42,8 @@ func (d *Datapath) Pinholes() iter.Seq2[pinhole.Pinhole, error] {
 // full keys, IPv4 first, until fn returns false.
 func (d *Datapath) eachPinhole(fn func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool) error {
 	more := true
-	err := eachBatch(d.maps["pinholes4"], func(keys []ftpxdpPinholeKey4, vals []ftpxdpPinholeVal) bool {
-		for i := range keys {
-			if more = fn(fullKey(keys[i]), vals[i]); !more {
-				break
-			}
-		}
+	err := d.ptEach(func(k ftpxdpPinholeKey4, v ftpxdpPinholeVal) bool {
+		more = fn(fullKey(k), v)
 		return more
 	})
 	if err != nil || !more {
@@ -82,10 +78,14 @@ func (d *Datapath) DeletePinholes(match func(pinhole.Pinhole) bool) (int, error)
 // sweepPinholes deletes from both maps the pinholes dead selects, which
 // sees each under its full key.
 func (d *Datapath) sweepPinholes(dead func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool) error {
-	err := sweepMap(d.maps["pinholes4"], func(k ftpxdpPinholeKey4, v ftpxdpPinholeVal) bool {
-		return dead(fullKey(k), v)
+	var delErr error
+	err := d.ptEach(func(k ftpxdpPinholeKey4, v ftpxdpPinholeVal) bool {
+		if dead(fullKey(k), v) {
+			_, delErr = d.ptDelCreated(k, v.CreatedNs)
+		}
+		return delErr == nil
 	})
-	if err != nil {
+	if err = errors.Join(err, delErr); err != nil {
 		return err
 	}
 	return sweepMap(d.maps["pinholes6"], dead)
@@ -99,7 +99,7 @@ func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
 	}
 	k, v := fromPinhole(p)
 	if k.Family == unix.AF_INET {
-		return d.maps["pinholes4"].Put(shortKey(k), v)
+		return d.ptPut(shortKey(k), v, true)
 	}
 	return d.maps["pinholes6"].Put(k, v)
 }
@@ -107,7 +107,7 @@ func (d *Datapath) PutPinhole(p pinhole.Pinhole) error {
 // lookupPinhole reads the pinhole under full key k from its family's map.
 func (d *Datapath) lookupPinhole(k ftpxdpPinholeKey, v *ftpxdpPinholeVal) error {
 	if k.Family == unix.AF_INET {
-		return d.maps["pinholes4"].Lookup(shortKey(k), v)
+		return d.ptLookup(shortKey(k), v)
 	}
 	return d.maps["pinholes6"].Lookup(k, v)
 }

@@ -24,7 +24,11 @@ const batchSize = 4096
 // kernel already refuses expired pinholes; sweeping frees their slots.
 func (d *Datapath) Sweep(now uint64, controlIdle time.Duration) (SweepResult, error) {
 	var r SweepResult
-	err := d.sweepPinholes(func(_ ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+	var err error
+	if r.ExpiredUnused, r.ExpiredUsed, err = d.ptSweep(now); err != nil {
+		return r, fmt.Errorf("sweep pinholes: %w", err)
+	}
+	err = sweepMap(d.maps["pinholes6"], func(_ ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
 		if now < v.ExpiresNs {
 			return false
 		}
@@ -67,11 +71,21 @@ func (d *Datapath) Sweep(now uint64, controlIdle time.Duration) (SweepResult, er
 // returns false to stop: one syscall per few thousand entries, not two per
 // entry as Map.Iterate makes.
 func eachBatch[K comparable, V any](m *ebpf.Map, fn func(keys []K, vals []V) bool) error {
+	return eachBatchOpts(m, nil, fn)
+}
+
+// eachBatchLocked is eachBatch taking each value's spin lock as it copies
+// it.
+func eachBatchLocked[K comparable, V any](m *ebpf.Map, fn func(keys []K, vals []V) bool) error {
+	return eachBatchOpts(m, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.LookupLock)}, fn)
+}
+
+func eachBatchOpts[K comparable, V any](m *ebpf.Map, opts *ebpf.BatchOptions, fn func(keys []K, vals []V) bool) error {
 	keys := make([]K, batchSize)
 	vals := make([]V, batchSize)
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		n, err := m.BatchLookup(&cursor, keys, vals, opts)
 		if n > 0 && !fn(keys[:n], vals[:n]) {
 			return nil
 		}
