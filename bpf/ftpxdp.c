@@ -1105,14 +1105,11 @@ int pintab_op(struct xdp_md *ctx)
 	case PT_OP_PUT_NEW:
 		op->ret = pt_put(&k, &op->val, cfg.max_pinholes, op->op == PT_OP_PUT);
 		break;
-	case PT_OP_DEL:
-		op->ret = pt_del(&k, 0, 0);
-		break;
 	case PT_OP_DEL_EXPIRED:
-		op->ret = op->arg ? pt_del(&k, op->arg, 0) : 0;
+		op->ret = op->arg ? pt_del(&k, op->arg, 0, 0) : 0;
 		break;
 	case PT_OP_DEL_CREATED:
-		op->ret = op->arg ? pt_del(&k, 0, op->arg) : 0;
+		op->ret = pt_del(&k, 0, op->arg, 1);
 		break;
 	case PT_OP_SWEEP: {
 		struct pt_sweep sw = { .now = op->arg, .from = op->from };

@@ -233,10 +233,10 @@ static __always_inline int pt_put_in(struct pt_bucket *bk, __u64 addrs, __be16 d
 
 /* Clears k from bucket bk, under its lock; 1 if it was there. With
  * expire_before set only if it expired by then (the sweeper: a pinhole
- * refreshed since it was read stays); with created set only if it is that
- * pinhole (a flush: not one made again since). */
+ * refreshed since it was read stays); with by_created set only if it was
+ * created at created (a flush: not one made again since it was listed). */
 static __always_inline int pt_del_in(struct pt_bucket *bk, __u64 addrs, __be16 dport,
-				     __u64 expire_before, __u64 created)
+				     __u64 expire_before, __u64 created, int by_created)
 {
 	int ret = 0;
 	bpf_spin_lock(&bk->lock);
@@ -245,7 +245,7 @@ static __always_inline int pt_del_in(struct pt_bucket *bk, __u64 addrs, __be16 d
 	for (int i = 0; i < PT_WAYS; i++) {
 		if ((used & (1u << i)) && pt_key_is(bk, i, addrs, dport) &&
 		    (!expire_before || bk->vals[i].expires_ns <= expire_before) &&
-		    (!created || bk->vals[i].created_ns == created)) {
+		    (!by_created || bk->vals[i].created_ns == created)) {
 			used &= ~(1u << i);
 			ret = 1;
 		}
@@ -287,24 +287,21 @@ static __always_inline int pt_put(const struct pinhole_key4 *k, const struct pin
 	struct pt_bucket *bk2 = bpf_map_lookup_elem(&pintab4, &b2);
 	if (!bk1 || !bk2)
 		return PT_INTERNAL;
-	/* Where k is, it stays (bk1 first, as lookups look). */
-	struct pt_bucket *at = NULL;
-	if (pt_slot_of(bk1, addrs, k->dport) >= 0)
-		at = bk1;
-	else if (pt_slot_of(bk2, addrs, k->dport) >= 0)
-		at = bk2;
-	if (at) {
-		int r = pt_put_in(at, addrs, k->dport, v, replace, 0);
-		if (r != PT_GONE) /* else deleted meanwhile: insert it */
-			return r == PT_KEPT ? PT_EXISTS : PT_OK;
-	}
+	/* Where k is, it stays (bk1 first, as lookups look). Looked for under
+	 * each bucket's lock: a lockless look misses k while another writer
+	 * works on its bucket, and would put a second copy beside it. */
+	int r = pt_put_in(bk1, addrs, k->dport, v, replace, 0);
+	if (r == PT_GONE && b2 != b1)
+		r = pt_put_in(bk2, addrs, k->dport, v, replace, 0);
+	if (r != PT_GONE)
+		return r == PT_KEPT ? PT_EXISTS : PT_OK;
 	if (__sync_fetch_and_add(&m->live, 1) >= max) {
 		__sync_fetch_and_add(&m->live, -1);
 		return PT_AT_CAPACITY;
 	}
 	/* The less full bucket first. */
 	int second = pt_load(bk2) < pt_load(bk1);
-	int r = pt_put_in(second ? bk2 : bk1, addrs, k->dport, v, replace, 1);
+	r = pt_put_in(second ? bk2 : bk1, addrs, k->dport, v, replace, 1);
 	if (r == PT_FULL) {
 		second = !second;
 		r = pt_put_in(second ? bk2 : bk1, addrs, k->dport, v, replace, 1);
@@ -315,17 +312,18 @@ static __always_inline int pt_put(const struct pinhole_key4 *k, const struct pin
 			return PT_EXISTS;
 		return r == PT_FULL ? PT_PAIR_FULL : PT_OK;
 	}
-	/* A racing writer may have put k in the other bucket: the copy in bk2
-	 * goes. */
+	/* A writer racing on k since the look may have put it in the other
+	 * bucket: the copy in bk2 goes. */
 	if (b1 != b2 && (!second || pt_holds(bk1, addrs, k->dport)) &&
-	    pt_del_in(bk2, addrs, k->dport, 0, 0))
+	    pt_del_in(bk2, addrs, k->dport, 0, 0, 0))
 		__sync_fetch_and_add(&m->live, -1);
 	return PT_OK;
 }
 
-/* Deletes k from both of its buckets (with expire_before or created, only
- * that pinhole: see pt_del_in); 1 if it was there. */
-static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 expire_before, __u64 created)
+/* Deletes k from both of its buckets (with expire_before or by_created,
+ * only that pinhole: see pt_del_in); 1 if it was there. */
+static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 expire_before, __u64 created,
+				  int by_created)
 {
 	struct pt_meta *m = pt_meta();
 	if (!m)
@@ -336,11 +334,11 @@ static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 expire_bef
 	int n = 0;
 	struct pt_bucket *bk = bpf_map_lookup_elem(&pintab4, &b1);
 	if (bk)
-		n += pt_del_in(bk, addrs, k->dport, expire_before, created);
+		n += pt_del_in(bk, addrs, k->dport, expire_before, created, by_created);
 	if (b2 != b1) {
 		bk = bpf_map_lookup_elem(&pintab4, &b2);
 		if (bk)
-			n += pt_del_in(bk, addrs, k->dport, expire_before, created);
+			n += pt_del_in(bk, addrs, k->dport, expire_before, created, by_created);
 	}
 	if (n)
 		__sync_fetch_and_add(&m->live, -n);
@@ -353,7 +351,7 @@ struct pt_op {
 	__s32 ret; /* pt_put's (enum pt_result) or pt_del's answer; PT_OP_SWEEP: pinholes removed */
 	struct pinhole_key4 key;
 	__u32 pad;
-	__u64 arg;          /* PT_OP_DEL_EXPIRED, PT_OP_SWEEP: the time; PT_OP_DEL_CREATED: created_ns */
+	__u64 arg;          /* PT_OP_DEL_EXPIRED, PT_OP_SWEEP: the time; PT_OP_DEL_CREATED: created_ns (0 too) */
 	__u32 from, count;  /* PT_OP_SWEEP: buckets [from, from + count) */
 	__u64 unused, used; /* PT_OP_SWEEP: removed without a SYN, and after one */
 	struct pinhole_val val;
@@ -362,7 +360,6 @@ struct pt_op {
 enum pt_op_code {
 	PT_OP_PUT = 1,         /* insert or replace */
 	PT_OP_PUT_NEW = 2,     /* insert if absent */
-	PT_OP_DEL = 3,
 	PT_OP_DEL_EXPIRED = 4, /* delete if expired by arg */
 	PT_OP_SWEEP = 5,       /* remove what expired by arg in a range of buckets */
 	PT_OP_DEL_CREATED = 6, /* delete if created at arg */

@@ -60,6 +60,11 @@ func Open(pinPath string) (*Datapath, error) {
 		closeAll(maps)
 		return nil, fmt.Errorf("read pintab4_meta: %w", err)
 	}
+	if d.pt.Buckets == 0 || d.pt.Buckets != maps["pintab4"].MaxEntries() {
+		closeAll(maps)
+		return nil, fmt.Errorf("%w: %s: pintab4_meta does not describe pintab4 (a start that did not finish?): start 'ftpxdp run' again, or 'ftpxdp detach'",
+			ErrIncompatible, pinPath)
+	}
 	return d, nil
 }
 

@@ -60,35 +60,36 @@ func (d *Datapath) eachPinhole(fn func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool)
 }
 
 // DeletePinholes removes the pinholes match selects and returns how many.
+// An IPv4 pinhole goes only as it was listed: one made again since stays.
 func (d *Datapath) DeletePinholes(match func(pinhole.Pinhole) bool) (int, error) {
 	n := 0
-	dead := func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
-		if match(toPinhole(k, v)) {
-			n++
-			return true
-		}
-		return false
-	}
-	if err := d.sweepPinholes(dead); err != nil {
-		return 0, fmt.Errorf("delete pinholes: %w", err)
-	}
-	return n, nil
-}
-
-// sweepPinholes deletes from both maps the pinholes dead selects, which
-// sees each under its full key.
-func (d *Datapath) sweepPinholes(dead func(ftpxdpPinholeKey, ftpxdpPinholeVal) bool) error {
 	var delErr error
 	err := d.ptEach(func(k ftpxdpPinholeKey4, v ftpxdpPinholeVal) bool {
-		if dead(fullKey(k), v) {
-			_, delErr = d.ptDelCreated(k, v.CreatedNs)
+		if !match(toPinhole(fullKey(k), v)) {
+			return true
+		}
+		var gone bool
+		if gone, delErr = d.ptDelCreated(k, v.CreatedNs); gone {
+			n++
 		}
 		return delErr == nil
 	})
-	if err = errors.Join(err, delErr); err != nil {
-		return err
+	if err == nil {
+		err = delErr
 	}
-	return sweepMap(d.maps["pinholes6"], dead)
+	if err == nil {
+		err = sweepMap(d.maps["pinholes6"], func(k ftpxdpPinholeKey, v ftpxdpPinholeVal) bool {
+			if match(toPinhole(k, v)) {
+				n++
+				return true
+			}
+			return false
+		})
+	}
+	if err != nil {
+		return n, fmt.Errorf("delete pinholes: %w", err)
+	}
+	return n, nil
 }
 
 // PutPinhole writes a pinhole into its family's map as the kernel would have made it

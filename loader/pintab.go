@@ -118,11 +118,7 @@ func (d *Datapath) ptPut(k ftpxdpPinholeKey4, v ftpxdpPinholeVal, replace bool) 
 // at created (not one made again since it was read). It reports whether it
 // did.
 func (d *Datapath) ptDelCreated(k ftpxdpPinholeKey4, created uint64) (bool, error) {
-	op := ftpxdpPtOp{Op: uint32(ftpxdpPtOpCodePT_OP_DEL), Key: k}
-	if created != 0 {
-		op.Op, op.Arg = uint32(ftpxdpPtOpCodePT_OP_DEL_CREATED), created
-	}
-	ret, err := d.ptDo(op)
+	ret, err := d.ptDo(ftpxdpPtOp{Op: uint32(ftpxdpPtOpCodePT_OP_DEL_CREATED), Key: k, Arg: created})
 	return ret > 0, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -196,5 +197,56 @@ func TestPintabSweepEdges(t *testing.T) {
 	}
 	if left != 4 {
 		t.Fatalf("%d pinholes left, want 4", left)
+	}
+}
+
+// A flush deletes a pinhole only as it was listed: by its creation time,
+// 0 included, never one made again since.
+func TestPintabDeleteByCreation(t *testing.T) {
+	dp := newTestDatapath(t, DefaultConfig())
+	p := testHole("192.0.2.1", "10.0.0.1:40001", KernelNow()+1e12) // CreatedNs 0
+	if err := dp.PutPinhole(p); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := fromPinhole(p)
+	if gone, err := dp.ptDelCreated(shortKey(k), 5); err != nil || gone {
+		t.Fatalf("deleted a pinhole created at 0 as one created at 5: %v, %v", gone, err)
+	}
+	if gone, err := dp.ptDelCreated(shortKey(k), 0); err != nil || !gone {
+		t.Fatalf("did not delete the pinhole created at 0: %v, %v", gone, err)
+	}
+	p.CreatedNs = 7
+	if err := dp.PutPinhole(p); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := dp.ptDelCreated(shortKey(k), 0); err != nil || gone {
+		t.Fatalf("deleted a pinhole created at 7 as one created at 0: %v, %v", gone, err)
+	}
+	liveIs(t, dp, 1)
+}
+
+// The read-only commands refuse a table whose seeds were never written (a
+// start that died between pinning and seeding) instead of hashing every
+// key to bucket 0.
+func TestOpenRefusesUnseededTable(t *testing.T) {
+	ns, s := gatewayLab(t)
+	g, err := start(t, ns, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if _, err := Open(s.PinPath); err != nil {
+		t.Fatalf("Open of a seeded table: %v", err)
+	}
+	meta, err := ebpf.LoadPinnedMap(filepath.Join(s.PinPath, "maps", "pintab4_meta"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	if err := meta.Update(uint32(0), ftpxdpPtMeta{}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Open of an unseeded table: got %v, want ErrIncompatible", err)
 	}
 }
