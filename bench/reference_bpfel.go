@@ -39,6 +39,8 @@ const (
 	referenceProgReferenceGwTc  = "reference_gw_tc"
 	referenceProgReferenceGwXdp = "reference_gw_xdp"
 	referenceProgReferenceXdp   = "reference_xdp"
+	referenceProgSynDropGwTc    = "syn_drop_gw_tc"
+	referenceProgSynDropGwXdp   = "syn_drop_gw_xdp"
 )
 
 // loadReference returns the embedded CollectionSpec for reference.
@@ -86,6 +88,8 @@ type referenceProgramSpecs struct {
 	ReferenceGwTc  *ebpf.ProgramSpec `ebpf:"reference_gw_tc"`
 	ReferenceGwXdp *ebpf.ProgramSpec `ebpf:"reference_gw_xdp"`
 	ReferenceXdp   *ebpf.ProgramSpec `ebpf:"reference_xdp"`
+	SynDropGwTc    *ebpf.ProgramSpec `ebpf:"syn_drop_gw_tc"`
+	SynDropGwXdp   *ebpf.ProgramSpec `ebpf:"syn_drop_gw_xdp"`
 }
 
 // referenceMapSpecs contains maps before they are loaded into the kernel.
@@ -149,6 +153,8 @@ type referencePrograms struct {
 	ReferenceGwTc  *ebpf.Program `ebpf:"reference_gw_tc"`
 	ReferenceGwXdp *ebpf.Program `ebpf:"reference_gw_xdp"`
 	ReferenceXdp   *ebpf.Program `ebpf:"reference_xdp"`
+	SynDropGwTc    *ebpf.Program `ebpf:"syn_drop_gw_tc"`
+	SynDropGwXdp   *ebpf.Program `ebpf:"syn_drop_gw_xdp"`
 }
 
 func (p *referencePrograms) Close() error {
@@ -156,6 +162,8 @@ func (p *referencePrograms) Close() error {
 		p.ReferenceGwTc,
 		p.ReferenceGwXdp,
 		p.ReferenceXdp,
+		p.SynDropGwTc,
+		p.SynDropGwXdp,
 	)
 }
 

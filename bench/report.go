@@ -95,11 +95,14 @@ func (r Results) Targets() []Target {
 				Figure: fig,
 			})
 		}
-		for _, x := range []struct{ setup, ref string }{{setupXDP, setupRefXDP}, {setupTC, setupRefTC}} {
+		for _, x := range []struct{ setup, ref, drop string }{{setupXDP, setupRefXDP, setupDropXDP}, {setupTC, setupRefTC, setupDropTC}} {
 			f := g.Setup(x.setup).FloodNs()
 			fig := fmt.Sprintf("%.1fx: %.2f vs %.2f Mpps", nftFlood/f, 1e3/f, 1e3/nftFlood)
 			if ref := g.Setup(x.ref); len(ref.Flood) > 0 {
 				fig += fmt.Sprintf("; the reference checker at the same hook: %.1fx", nftFlood/ref.FloodNs())
+			}
+			if drop := g.Setup(x.drop); len(drop.Flood) > 0 {
+				fig += fmt.Sprintf(", dropping every SYN unlooked: %.1fx", nftFlood/drop.FloodNs())
 			}
 			ts = append(ts, Target{
 				Name:   fmt.Sprintf("SYN flood %s drop rate >= 5x nft-conntrack", x.setup),
@@ -215,6 +218,12 @@ func (r Results) WriteText(w io.Writer) {
 				g.Added(setupRefXDP, false), g.Added(setupRefTC, false),
 				g.AddedOver(setupXDP, setupRefXDP, false), g.AddedOver(setupTC, setupRefTC, false),
 				1e3/g.Setup(setupRefXDP).FloodNs(), 1e3/g.Setup(setupRefTC).FloodNs())
+		}
+		if len(g.Setup(setupDropTC).Flood) > 0 {
+			nft := g.Setup(setupNft).FloodNs()
+			fmt.Fprintf(w, "        a program that drops every SYN with no lookup drops the flood at %.2f Mpps at XDP (%.1fx nft-conntrack), %.2f Mpps at TC (%.1fx)\n",
+				1e3/g.Setup(setupDropXDP).FloodNs(), nft/g.Setup(setupDropXDP).FloodNs(),
+				1e3/g.Setup(setupDropTC).FloodNs(), nft/g.Setup(setupDropTC).FloodNs())
 		}
 	}
 	if s := r.Scale; s != nil {

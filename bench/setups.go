@@ -21,10 +21,13 @@ const (
 	setupTC      = "ftpxdp-tc"
 	setupRefXDP  = "ref-xdp"
 	setupRefTC   = "ref-tc"
+	setupDropXDP = "syn-drop-xdp"
+	setupDropTC  = "syn-drop-tc"
 )
 
 // gatewaySetups is the order each round applies them in.
-var gatewaySetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC, setupRefXDP, setupRefTC}
+var gatewaySetups = []string{setupBare, setupXDPPass, setupTCPass, setupNft, setupXDP, setupTC, setupRefXDP, setupRefTC,
+	setupDropXDP, setupDropTC}
 
 // iperfSetups are those iperf3 runs through: the reference checker has no
 // allow rule, so it drops iperf3's SYN.
@@ -128,6 +131,10 @@ func (l *lab) apply(r *gatewayRig, name string) (_ *applied, err error) {
 		err = l.applyReference(r, a, loader.HookXDP, r.ref.ReferenceGwXdp)
 	case setupRefTC:
 		err = l.applyReference(r, a, loader.HookTC, r.ref.ReferenceGwTc)
+	case setupDropXDP:
+		err = l.applyReference(r, a, loader.HookXDP, r.ref.SynDropGwXdp)
+	case setupDropTC:
+		err = l.applyReference(r, a, loader.HookTC, r.ref.SynDropGwTc)
 	default:
 		err = fmt.Errorf("unknown gateway setup %q", name)
 	}
@@ -151,9 +158,10 @@ func (l *lab) applyTCPass(r *gatewayRig, a *applied) error {
 	return l.attachPair(a, loader.HookTC, r.floor.FloorTc, r.floor.FloorTc)
 }
 
-// applyReference attaches the reference checker (bench/bpf/reference.c,
-// with a drop counter) to both gateway veths: the least work any pinhole
-// checker does at that hook, and so the bound on what one can reach there.
+// applyReference attaches p, the reference checker (bench/bpf/reference.c,
+// with a drop counter) or the unconditional SYN drop, to both gateway
+// veths: the least work any pinhole checker does at that hook, and the
+// fastest the hook drops a flood: the bounds on what one can reach there.
 func (l *lab) applyReference(r *gatewayRig, a *applied, hook loader.Hook, p *ebpf.Program) error {
 	if err := l.attachPair(a, hook, p, p); err != nil {
 		return fmt.Errorf("attach the reference checker at %s: %w", hook, err)
