@@ -194,18 +194,26 @@ static __always_inline int syn_admit(struct pinhole_val *v, struct tcphdr *tcp)
 	return VERDICT_DROP;
 }
 
-static __always_inline int syn_check4(__be32 saddr, __be32 daddr, struct tcphdr *tcp)
+/* Whether a static rule lets in a SYN to daddr (words: 1 for IPv4, 4 for
+ * IPv6), counted. The per-address key is built only for a port that has
+ * such rules. */
+static __always_inline int rule_admits(__u8 family, const __u32 *daddr, int words, __be16 dport)
 {
-	int rule = allow_port(tcp->dest);
+	int rule = allow_port(dport);
 	if (rule == 2) {
-		struct allow_key ak = { .family = AF_INET, .proto = IPPROTO_TCP, .dport = tcp->dest };
-		ak.daddr[0] = daddr;
+		struct allow_key ak = { .family = family, .proto = IPPROTO_TCP, .dport = dport };
+		__builtin_memcpy(ak.daddr, daddr, words * 4);
 		rule = bpf_map_lookup_elem(&allow_rules, &ak) != 0;
 	}
-	if (rule) {
+	if (rule)
 		count(COUNTER_SYN_ALLOWED_RULE);
+	return rule;
+}
+
+static __always_inline int syn_check4(__be32 saddr, __be32 daddr, struct tcphdr *tcp)
+{
+	if (rule_admits(AF_INET, &daddr, 1, tcp->dest))
 		return VERDICT_PASS;
-	}
 	struct pinhole_key4 k = { .saddr = saddr, .daddr = daddr, .dport = tcp->dest };
 	return syn_admit(pt_find(&k), tcp);
 }
@@ -216,16 +224,8 @@ static __noinline int syn_check(struct flow *f, struct tcphdr *tcp)
 {
 	if (f->family == AF_INET)
 		return syn_check4(f->saddr[0], f->daddr[0], tcp);
-	int rule = allow_port(tcp->dest);
-	if (rule == 2) {
-		struct allow_key ak = { .family = f->family, .proto = IPPROTO_TCP, .dport = tcp->dest };
-		__builtin_memcpy(ak.daddr, f->daddr, sizeof(ak.daddr));
-		rule = bpf_map_lookup_elem(&allow_rules, &ak) != 0;
-	}
-	if (rule) {
-		count(COUNTER_SYN_ALLOWED_RULE);
+	if (rule_admits(f->family, f->daddr, 4, tcp->dest))
 		return VERDICT_PASS;
-	}
 	struct pinhole_key pk = {
 		.family = f->family,
 		.proto = IPPROTO_TCP,
@@ -355,31 +355,23 @@ __noinline int pt_put_ctrl(const struct pinhole_key4 *k, const struct pinhole_va
 	return pt_put(k, v, cfg.max_pinholes, 1);
 }
 
-static __always_inline int hole_refresh_own(const struct pinhole_key *k, const struct line_env *e, __u8 mode)
+/* Renews (or with del set deletes) k's pinhole if ctrl made it, in its
+ * family's table; 1 if so. */
+static __always_inline int hole_own(const struct pinhole_key *k, const struct ctrl_key *ctrl, __u64 now,
+				    __u8 mode, int del)
 {
 	if (k->family == AF_INET) {
 		struct pinhole_key4 k4 = short_key(k);
-		return pt_own(&k4, &e->ctrl, e->now, mode, 0);
+		return pt_own(&k4, ctrl, now, mode, del);
 	}
 	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes6, k);
 	asm volatile("" : "+r"(v)); /* two call sites, each inlined */
-	if (!v || !ctrl_equal(&v->ctrl, &e->ctrl))
-		return 0;
-	refresh(v, e->now, mode);
-	return 1;
-}
-
-static __always_inline int hole_del_own(const struct pinhole_key *k, const struct ctrl_key *ctrl)
-{
-	if (k->family == AF_INET) {
-		struct pinhole_key4 k4 = short_key(k);
-		return pt_own(&k4, ctrl, 0, 0, 1);
-	}
-	struct pinhole_val *v = bpf_map_lookup_elem(&pinholes6, k);
-	asm volatile("" : "+r"(v));
 	if (!v || !ctrl_equal(&v->ctrl, ctrl))
 		return 0;
-	return bpf_map_delete_elem(&pinholes6, k) == 0;
+	if (del)
+		return bpf_map_delete_elem(&pinholes6, k) == 0;
+	refresh(v, now, mode);
+	return 1;
 }
 
 static __always_inline long pinhole_put(const struct pinhole_key *k, const struct pinhole_val *v)
@@ -409,7 +401,7 @@ static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *s
 		__builtin_memcpy(k.daddr, e->ctrl.server, sizeof(k.daddr));
 	}
 
-	if (hole_refresh_own(&k, e, mode)) {
+	if (hole_own(&k, &e->ctrl, e->now, mode, 0)) {
 		count(COUNTER_PINHOLE_REFRESHED);
 		return;
 	}
@@ -426,7 +418,7 @@ static __always_inline void open_pinhole(struct scratch *s, struct ctrl_state *s
 	__u32 slot;
 	if (st->nholes >= max) {
 		slot = st->oldest & (MAX_PER_CTRL - 1);
-		if (hole_del_own(&st->holes[slot], &e->ctrl))
+		if (hole_own(&st->holes[slot], &e->ctrl, 0, 0, 1))
 			count(COUNTER_PINHOLE_REPLACED);
 		st->oldest = (slot + 1) % max;
 	} else {
@@ -1105,11 +1097,8 @@ int pintab_op(struct xdp_md *ctx)
 	case PT_OP_PUT_NEW:
 		op->ret = pt_put(&k, &op->val, cfg.max_pinholes, op->op == PT_OP_PUT);
 		break;
-	case PT_OP_DEL_EXPIRED:
-		op->ret = op->arg ? pt_del(&k, op->arg, 0, 0) : 0;
-		break;
 	case PT_OP_DEL_CREATED:
-		op->ret = pt_del(&k, 0, op->arg, 1);
+		op->ret = pt_del(&k, op->arg, 1);
 		break;
 	case PT_OP_SWEEP: {
 		struct pt_sweep sw = { .now = op->arg, .from = op->from };

@@ -8,11 +8,10 @@
 #include "common.h"
 #include "ftp.h"
 
-/* Live pinholes, a map per family. Plain hashes, not LRU: a full map fails
- * closed and counts it, it never evicts a live pinhole. The loader sizes
- * both. IPv4 has short keys and preallocated slots (no allocation on the
- * control path); IPv6 slots are allocated on use, so that a mostly-IPv4
- * gateway does not pay for a second full table. */
+/* Live IPv6 pinholes (IPv4 ones are in pintab4, pintab.h). A plain hash,
+ * not LRU: a full map fails closed and counts it, it never evicts a live
+ * pinhole. The loader sizes it; slots are allocated on use, so that a
+ * mostly-IPv4 gateway does not pay for a second full table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PINHOLE_MAP_SIZE);

@@ -89,15 +89,19 @@ static __always_inline __u64 pt_addrs(const struct pinhole_key4 *k)
 	return (__u64)k->saddr | (__u64)k->daddr << 32;
 }
 
-/* The two buckets of a key: the top 32 bits of two multiply-shift hashes,
- * scaled to the bucket count (a multiply, not a modulo). */
+/* A bucket of a key: the top 32 bits of a multiply-shift hash, scaled to
+ * the bucket count (a multiply, not a modulo). */
+static __always_inline __u32 pt_bucket(__u64 addrs, __be16 dport, __u64 ka, __u64 kb)
+{
+	__u64 h = addrs * ka + (__u64)dport * kb;
+	return ((h >> 32) * cfg.pt_buckets) >> 32;
+}
+
+/* The two buckets of a key. */
 static __always_inline void pt_buckets(__u64 addrs, __be16 dport, __u32 *b1, __u32 *b2)
 {
-	__u64 n = cfg.pt_buckets;
-	__u64 h1 = addrs * cfg.pt_k1 + (__u64)dport * cfg.pt_k2;
-	__u64 h2 = addrs * cfg.pt_k3 + (__u64)dport * cfg.pt_k4;
-	*b1 = ((h1 >> 32) * n) >> 32;
-	*b2 = ((h2 >> 32) * n) >> 32;
+	*b1 = pt_bucket(addrs, dport, cfg.pt_k1, cfg.pt_k2);
+	*b2 = pt_bucket(addrs, dport, cfg.pt_k3, cfg.pt_k4);
 }
 
 static __always_inline int pt_key_is(const struct pt_bucket *bk, int i, __u64 addrs, __be16 dport)
@@ -167,14 +171,14 @@ volatile __u32 pt_one = 1;
 static __always_inline struct pinhole_val *pt_find(const struct pinhole_key4 *k)
 {
 	__u64 addrs = pt_addrs(k);
-	__u32 b1, b2;
-	pt_buckets(addrs, k->dport, &b1, &b2);
-	struct pt_bucket *bk = bpf_map_lookup_elem(&pintab4, &b1);
+	__u32 b = pt_bucket(addrs, k->dport, cfg.pt_k1, cfg.pt_k2);
+	struct pt_bucket *bk = bpf_map_lookup_elem(&pintab4, &b);
 	if (!bk)
 		return NULL;
 	int i = pt_slot_of(bk, addrs, k->dport);
-	if (i < 0) {
-		bk = bpf_map_lookup_elem(&pintab4, &b2);
+	if (i < 0) { /* the second bucket's hash only on a miss */
+		b = pt_bucket(addrs, k->dport, cfg.pt_k3, cfg.pt_k4);
+		bk = bpf_map_lookup_elem(&pintab4, &b);
 		if (!bk)
 			return NULL;
 		i = pt_slot_of(bk, addrs, k->dport);
@@ -232,11 +236,10 @@ static __always_inline int pt_put_in(struct pt_bucket *bk, __u64 addrs, __be16 d
 }
 
 /* Clears k from bucket bk, under its lock; 1 if it was there. With
- * expire_before set only if it expired by then (the sweeper: a pinhole
- * refreshed since it was read stays); with by_created set only if it was
- * created at created (a flush: not one made again since it was listed). */
-static __always_inline int pt_del_in(struct pt_bucket *bk, __u64 addrs, __be16 dport,
-				     __u64 expire_before, __u64 created, int by_created)
+ * by_created set only if it was created at created (a flush: not one made
+ * again since it was listed). */
+static __always_inline int pt_del_in(struct pt_bucket *bk, __u64 addrs, __be16 dport, __u64 created,
+				     int by_created)
 {
 	int ret = 0;
 	bpf_spin_lock(&bk->lock);
@@ -244,7 +247,6 @@ static __always_inline int pt_del_in(struct pt_bucket *bk, __u64 addrs, __be16 d
 #pragma unroll
 	for (int i = 0; i < PT_WAYS; i++) {
 		if ((used & (1u << i)) && pt_key_is(bk, i, addrs, dport) &&
-		    (!expire_before || bk->vals[i].expires_ns <= expire_before) &&
 		    (!by_created || bk->vals[i].created_ns == created)) {
 			used &= ~(1u << i);
 			ret = 1;
@@ -315,15 +317,14 @@ static __always_inline int pt_put(const struct pinhole_key4 *k, const struct pin
 	/* A writer racing on k since the look may have put it in the other
 	 * bucket: the copy in bk2 goes. */
 	if (b1 != b2 && (!second || pt_holds(bk1, addrs, k->dport)) &&
-	    pt_del_in(bk2, addrs, k->dport, 0, 0, 0))
+	    pt_del_in(bk2, addrs, k->dport, 0, 0))
 		__sync_fetch_and_add(&m->live, -1);
 	return PT_OK;
 }
 
-/* Deletes k from both of its buckets (with expire_before or by_created,
- * only that pinhole: see pt_del_in); 1 if it was there. */
-static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 expire_before, __u64 created,
-				  int by_created)
+/* Deletes k from both of its buckets (with by_created, only that pinhole:
+ * see pt_del_in); 1 if it was there. */
+static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 created, int by_created)
 {
 	struct pt_meta *m = pt_meta();
 	if (!m)
@@ -334,11 +335,11 @@ static __always_inline int pt_del(const struct pinhole_key4 *k, __u64 expire_bef
 	int n = 0;
 	struct pt_bucket *bk = bpf_map_lookup_elem(&pintab4, &b1);
 	if (bk)
-		n += pt_del_in(bk, addrs, k->dport, expire_before, created, by_created);
+		n += pt_del_in(bk, addrs, k->dport, created, by_created);
 	if (b2 != b1) {
 		bk = bpf_map_lookup_elem(&pintab4, &b2);
 		if (bk)
-			n += pt_del_in(bk, addrs, k->dport, expire_before, created, by_created);
+			n += pt_del_in(bk, addrs, k->dport, created, by_created);
 	}
 	if (n)
 		__sync_fetch_and_add(&m->live, -n);
@@ -351,7 +352,7 @@ struct pt_op {
 	__s32 ret; /* pt_put's (enum pt_result) or pt_del's answer; PT_OP_SWEEP: pinholes removed */
 	struct pinhole_key4 key;
 	__u32 pad;
-	__u64 arg;          /* PT_OP_DEL_EXPIRED, PT_OP_SWEEP: the time; PT_OP_DEL_CREATED: created_ns (0 too) */
+	__u64 arg;          /* PT_OP_SWEEP: the time; PT_OP_DEL_CREATED: created_ns (0 too) */
 	__u32 from, count;  /* PT_OP_SWEEP: buckets [from, from + count) */
 	__u64 unused, used; /* PT_OP_SWEEP: removed without a SYN, and after one */
 	struct pinhole_val val;
@@ -360,7 +361,6 @@ struct pt_op {
 enum pt_op_code {
 	PT_OP_PUT = 1,         /* insert or replace */
 	PT_OP_PUT_NEW = 2,     /* insert if absent */
-	PT_OP_DEL_EXPIRED = 4, /* delete if expired by arg */
 	PT_OP_SWEEP = 5,       /* remove what expired by arg in a range of buckets */
 	PT_OP_DEL_CREATED = 6, /* delete if created at arg */
 };

@@ -169,16 +169,7 @@ func (d *Datapath) Close() error {
 
 // loadPtOp loads pintab_op, through which Go writes pintab4.
 func (d *Datapath) loadPtOp() error {
-	spec := d.spec.Copy()
-	for name := range spec.Programs {
-		if name != "pintab_op" {
-			delete(spec.Programs, name)
-		}
-	}
-	if err := spec.Variables["cfg"].Set(d.kernelConfig(Outside, 0)); err != nil {
-		return fmt.Errorf("set pintab_op settings: %w", err)
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: d.maps})
+	coll, err := d.loadProgram("pintab_op", d.kernelConfig(Outside, 0))
 	if err != nil {
 		return fmt.Errorf("load pintab_op: %w", err)
 	}
@@ -186,6 +177,21 @@ func (d *Datapath) loadPtOp() error {
 	delete(coll.Programs, "pintab_op")
 	coll.Close()
 	return nil
+}
+
+// loadProgram loads the one program name of the object with settings cfg,
+// on the datapath's maps.
+func (d *Datapath) loadProgram(name string, cfg ftpxdpConfig) (*ebpf.Collection, error) {
+	spec := d.spec.Copy()
+	for n := range spec.Programs {
+		if n != name {
+			delete(spec.Programs, n)
+		}
+	}
+	if err := spec.Variables["cfg"].Set(cfg); err != nil {
+		return nil, fmt.Errorf("set program settings: %w", err)
+	}
+	return ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: d.maps})
 }
 
 // kernelConfig is the program's struct config for one instance.
@@ -220,16 +226,7 @@ func (d *Datapath) Instance(hook Hook, role Role, slot uint8) (*Instance, error)
 	if int(slot) >= MaxInstances {
 		return nil, fmt.Errorf("counter slot %d out of range (max %d)", slot, MaxInstances-1)
 	}
-	spec := d.spec.Copy()
-	for name := range spec.Programs {
-		if name != hook.program() {
-			delete(spec.Programs, name)
-		}
-	}
-	if err := spec.Variables["cfg"].Set(d.kernelConfig(role, slot)); err != nil {
-		return nil, fmt.Errorf("set program settings: %w", err)
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: d.maps})
+	coll, err := d.loadProgram(hook.program(), d.kernelConfig(role, slot))
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

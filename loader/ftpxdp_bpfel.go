@@ -218,7 +218,6 @@ type ftpxdpPtOpCode uint32
 const (
 	ftpxdpPtOpCodePT_OP_PUT         ftpxdpPtOpCode = 1
 	ftpxdpPtOpCodePT_OP_PUT_NEW     ftpxdpPtOpCode = 2
-	ftpxdpPtOpCodePT_OP_DEL_EXPIRED ftpxdpPtOpCode = 4
 	ftpxdpPtOpCodePT_OP_SWEEP       ftpxdpPtOpCode = 5
 	ftpxdpPtOpCodePT_OP_DEL_CREATED ftpxdpPtOpCode = 6
 )

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/ftpxdp/ftpxdp/internal/testutil"
 	"github.com/ftpxdp/ftpxdp/pinhole"
 )
 
@@ -45,17 +46,9 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	legacy := pinOldMap(t, filepath.Join(maps, legacyPinholes), func(k ftpxdpPinholeKey) ftpxdpPinholeKey { return k },
 		append(slices.Clone(old), expired))
 
-	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
-		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
-	}
-
 	// A start that fails before switching any program leaves the old
 	// state as it was, not half of each.
-	tc := s
-	tc.Mode = AttachTC
-	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
-		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
-	}
+	refuseThenFailStart(t, ns, s)
 	for _, name := range newPinholeMaps {
 		if _, err := os.Stat(filepath.Join(maps, name)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("a failed start left the new map %s pinned: %v", name, err)
@@ -97,6 +90,21 @@ func TestStartAdoptsPreSplitPinholes(t *testing.T) {
 	p, ok, err := g2.Datapath().LookupPinhole(pinhole.Key{Source: newer.Source, Dest: newer.Dest})
 	if err != nil || !ok || p.UsedSourcePort != 40999 {
 		t.Fatalf("the newer pinhole was overwritten: %+v, %v, %v", p, ok, err)
+	}
+}
+
+// refuseThenFailStart checks that the read-only commands refuse an old
+// version's state, then makes a start fail before it switches any program
+// (another attach mode).
+func refuseThenFailStart(t *testing.T, ns *testutil.NetNS, s Setup) {
+	t.Helper()
+	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
+	}
+	tc := s
+	tc.Mode = AttachTC
+	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
+		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
 	}
 }
 
@@ -184,15 +192,7 @@ func TestStartAdoptsHashMapPinholes(t *testing.T) {
 	old := []pinhole.Pinhole{testHole("192.0.2.10", "10.0.0.2:40001", expires), passive}
 	expired := testHole("192.0.2.12", "10.0.0.4:40004", 1)
 	pinOldMap(t, filepath.Join(maps, legacyPinholes4), shortKey, append(slices.Clone(old), expired))
-	if _, err := Open(s.PinPath); !errors.Is(err, ErrIncompatible) {
-		t.Fatalf("Open of the old state: got %v, want ErrIncompatible", err)
-	}
-
-	tc := s
-	tc.Mode = AttachTC
-	if _, err := start(t, ns, tc); !errors.Is(err, ErrNeedsDetach) {
-		t.Fatalf("start with another attach mode: got %v, want ErrNeedsDetach", err)
-	}
+	refuseThenFailStart(t, ns, s)
 	for name, want := range map[string]bool{"pintab4": false, "pintab4_meta": false, "pinholes6": true, legacyPinholes4: true} {
 		if _, err := os.Stat(filepath.Join(maps, name)); (err == nil) != want {
 			t.Fatalf("after a failed start, %s pinned: %v, want %v", name, err == nil, want)

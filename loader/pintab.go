@@ -55,9 +55,12 @@ func ptSeeds(meta *ebpf.Map, buckets uint32) (ftpxdpPtMeta, error) {
 	return m, nil
 }
 
+// ptAddrs is a key's addresses as a bucket stores them (pt_addrs).
+func ptAddrs(k ftpxdpPinholeKey4) uint64 { return uint64(k.Saddr) | uint64(k.Daddr)<<32 }
+
 // ptBucketsOf mirrors pt_buckets in bpf/pintab.h.
 func ptBucketsOf(m ftpxdpPtMeta, k ftpxdpPinholeKey4) (uint32, uint32) {
-	addrs := uint64(k.Saddr) | uint64(k.Daddr)<<32
+	addrs := ptAddrs(k)
 	n := uint64(m.Buckets)
 	h1 := addrs*m.K1 + uint64(k.Dport)*m.K2
 	h2 := addrs*m.K3 + uint64(k.Dport)*m.K4
@@ -124,7 +127,6 @@ func (d *Datapath) ptDelCreated(k ftpxdpPinholeKey4, created uint64) (bool, erro
 
 // ptLookup reads k's pinhole from its buckets, as pt_find does.
 func (d *Datapath) ptLookup(k ftpxdpPinholeKey4, v *ftpxdpPinholeVal) error {
-	addrs := uint64(k.Saddr) | uint64(k.Daddr)<<32
 	b1, b2 := ptBucketsOf(d.pt, k)
 	for _, b := range []uint32{b1, b2} {
 		var bk ftpxdpPtBucket
@@ -132,7 +134,7 @@ func (d *Datapath) ptLookup(k ftpxdpPinholeKey4, v *ftpxdpPinholeVal) error {
 			return err
 		}
 		for i := range ptWays {
-			if bk.Used&(1<<i) != 0 && bk.Keys[i].Addrs == addrs && bk.Keys[i].Dport == k.Dport {
+			if bk.Used&(1<<i) != 0 && bk.Keys[i].Addrs == ptAddrs(k) && bk.Keys[i].Dport == k.Dport {
 				*v = bk.Vals[i]
 				return nil
 			}
